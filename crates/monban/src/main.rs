@@ -1,0 +1,214 @@
+//! `monban`: the command-line entry point. It parses arguments and settings, then hands over to
+//! the library crates; it holds no domain logic of its own.
+
+mod admin;
+mod settings;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use monban_server::{AppState, Bound};
+use monban_store::{operators, Store};
+
+use settings::{Settings, SettingsArgs};
+
+/// 門番 Monban — 入退室管理とマイナンバー保護 / entry-exit management and My Number protection.
+#[derive(Parser)]
+#[command(name = "monban", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// サーバーを起動する / run the server
+    Serve(SettingsArgs),
+    /// デモ事業所を作成し、サーバーと通行シミュレーターを起動する / create a demo office and run the server with simulated traffic
+    Demo {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        /// 通行シミュレーションの間隔（ミリ秒） / milliseconds between simulated door attempts
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+    },
+    /// 人物の管理 / manage persons
+    #[command(subcommand)]
+    Person(admin::PersonCmd),
+    /// 認証情報（カード・暗証番号）の管理 / manage credentials (cards, PINs)
+    #[command(subcommand)]
+    Credential(admin::CredentialCmd),
+    /// オペレーターの管理 / manage operator accounts
+    #[command(subcommand)]
+    Operator(admin::OperatorCmd),
+    /// OpenAPI文書を出力する / print the OpenAPI document
+    Openapi,
+    /// バージョンを表示する / print the version
+    Version,
+}
+
+/// An error that ends the command, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Settings(String),
+    #[error(transparent)]
+    Store(#[from] monban_store::StoreError),
+    #[error(transparent)]
+    Server(#[from] monban_server::ServerError),
+    #[error(transparent)]
+    Demo(#[from] monban_demo::DemoError),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!(
+                "エラー: 実行環境を準備できません: {e} / error: cannot start the runtime: {e}"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("エラー / error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MONBAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve(args) => serve(Settings::load(&args)?).await,
+        Command::Demo {
+            settings,
+            interval_ms,
+        } => {
+            let mut args = settings;
+            if args.data_dir.is_none() && std::env::var_os("MONBAN_DATA_DIR").is_none() {
+                args.data_dir = Some("demo-data".into());
+            }
+            demo(
+                Settings::load(&args)?,
+                Duration::from_millis(interval_ms.max(50)),
+            )
+            .await
+        }
+        Command::Person(c) => admin::person(c).await,
+        Command::Credential(c) => admin::credential(c).await,
+        Command::Operator(c) => admin::operator(c).await,
+        Command::Openapi => {
+            let doc = monban_server::api::openapi();
+            let json = doc
+                .to_pretty_json()
+                .map_err(|e| CliError::Other(e.to_string()))?;
+            println!("{json}");
+            Ok(())
+        }
+        Command::Version => {
+            println!("monban {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    }
+}
+
+/// Opens the database named by the settings.
+pub async fn open_store(s: &Settings) -> Result<Store, CliError> {
+    if s.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&s.data_dir).map_err(|e| {
+            CliError::Settings(format!(
+                "データディレクトリ {} を作成できません: {e}。--data-dir で書き込める場所を指定してください / cannot create data directory {}: {e}; choose a writable one with --data-dir",
+                s.data_dir.display(),
+                s.data_dir.display()
+            ))
+        })?;
+    }
+    Ok(Store::open(&s.database_url).await?)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn serve(s: Settings) -> Result<(), CliError> {
+    let store = open_store(&s).await?;
+    if operators::count_operators(&store).await? == 0 {
+        let pw = admin::create_first_admin(&store).await?;
+        println!("初回起動: 管理者アカウントを作成しました / first start: created the administrator account");
+        println!("  ユーザー名 / username: admin");
+        println!("  ワンタイムパスワード / one-time password: {pw}");
+        println!(
+            "  初回ログイン時にパスワードの変更が必要です / you must change it at first login"
+        );
+    }
+    let bound = Bound::bind(s.bind).await?;
+    println!(
+        "門番 Monban {} を起動しました / started",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("URL: http://{}/", bound.local_addr());
+    let state = AppState::new(store, s.server_config());
+    bound.serve(state, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn demo(s: Settings, interval: Duration) -> Result<(), CliError> {
+    let store = open_store(&s).await?;
+    println!("デモ事業所を準備しています… / preparing the demo office…");
+    if monban_demo::seed(&store).await? {
+        println!(
+            "デモデータを作成しました（従業員{}名） / created demo data ({} employees)",
+            monban_demo::EMPLOYEES,
+            monban_demo::EMPLOYEES
+        );
+    } else {
+        println!(
+            "既存のデモデータを使います（{}） / reusing the demo data in {}",
+            s.data_dir.display(),
+            s.data_dir.display()
+        );
+    }
+    let pw = admin::reset_demo_admin(&store).await?;
+    let bound = Bound::bind(s.bind).await?;
+    let state = AppState::new(store, s.server_config());
+    tokio::spawn(monban_demo::Simulator::new(state.clone(), interval).run());
+    println!("門番 Monban デモを起動しました / demo started");
+    println!("URL: http://{}/", bound.local_addr());
+    println!("ログイン / login: admin / {pw}");
+    println!("終了するには Ctrl+C / press Ctrl+C to stop");
+    bound.serve(state, shutdown_signal()).await?;
+    Ok(())
+}
