@@ -16,6 +16,7 @@ pub mod migrate;
 pub mod operators;
 pub mod people;
 mod row;
+pub mod testing;
 
 use std::sync::Arc;
 use std::time::Duration;
