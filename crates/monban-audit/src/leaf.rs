@@ -315,6 +315,15 @@ pub fn parse_device_time(s: &str) -> Result<DeviceTime, LeafError> {
     Ok(DeviceTime { at, offset })
 }
 
+/// Whether `s` contains a Unicode control character (C0, DEL or C1), by a byte scan of the
+/// UTF-8: C1 controls U+0080..U+009F are encoded as 0xC2 0x80..0x9F.
+fn has_control_char(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c < 0x20 || c == 0x7f || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    })
+}
+
 fn check_text(
     field: &'static str,
     s: &str,
@@ -331,7 +340,7 @@ fn check_text(
     if !allow_empty && s.is_empty() {
         return Err(LeafError::EmptyField { field });
     }
-    if s.chars().any(char::is_control) {
+    if has_control_char(s) {
         return Err(LeafError::ControlChar { field });
     }
     Ok(())
@@ -599,6 +608,14 @@ pub fn keyed_hmac(key: &[u8], value: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+
+    #[test]
+    fn control_chars_match_char_is_control() {
+        for c in (0u32..0x3000).filter_map(char::from_u32) {
+            let s = format!("a{c}b");
+            assert_eq!(has_control_char(&s), c.is_control(), "U+{:04X}", c as u32);
+        }
+    }
 
     #[test]
     fn hmac_rfc4231_case2() {

@@ -161,6 +161,30 @@ struct ExportLine<'a> {
     leaf: &'a str,
 }
 
+/// Fast path for the exact form [`format_export_line`] writes; anything else goes through
+/// serde_json (same acceptance, better error messages).
+fn parse_canonical_line(line: &[u8]) -> Option<ExportLine<'_>> {
+    let rest = line.strip_prefix(b"{\"seq\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || (digits > 1 && rest[0] == b'0') {
+        return None;
+    }
+    let mut seq = 0u64;
+    for &d in &rest[..digits] {
+        seq = seq.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    let rest = rest[digits..].strip_prefix(b",\"leaf\":\"")?;
+    let b64 = rest.strip_suffix(b"\"}")?;
+    if !b64
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    {
+        return None;
+    }
+    let leaf = std::str::from_utf8(b64).ok()?;
+    Some(ExportLine { seq, leaf })
+}
+
 /// Verifies an export against checkpoint notes. Stops at the first problem.
 pub fn verify_export<R: BufRead, C: AsRef<[u8]>>(
     mut export: R,
@@ -240,8 +264,11 @@ pub fn verify_export<R: BufRead, C: AsRef<[u8]>>(
         if line.is_empty() {
             return Err(line_err(LineProblem::Empty));
         }
-        let parsed: ExportLine<'_> = serde_json::from_slice(line)
-            .map_err(|e| line_err(LineProblem::BadJson(e.to_string())))?;
+        let parsed: ExportLine<'_> = match parse_canonical_line(line) {
+            Some(p) => p,
+            None => serde_json::from_slice(line)
+                .map_err(|e| line_err(LineProblem::BadJson(e.to_string())))?,
+        };
         if parsed.seq != seq {
             return Err(line_err(LineProblem::SequenceMismatch {
                 expected: seq,

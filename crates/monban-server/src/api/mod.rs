@@ -131,7 +131,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Ok(v) => Ok(ApiJson(v)),
             Err(e) => {
                 let path = e.path().to_string();
-                let field = if path == "." {
+                let field = if path == "." || path == "?" || path.is_empty() {
                     "body".to_string()
                 } else {
                     path
