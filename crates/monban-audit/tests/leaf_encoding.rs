@@ -80,7 +80,9 @@ fn random_round_trips() {
     for i in 0..2000 {
         let seq = rng.gen();
         let e = common::random_entry(&mut rng, seq);
-        let bytes = e.encode().unwrap_or_else(|err| panic!("entry {i}: {err}: {e:?}"));
+        let bytes = e
+            .encode()
+            .unwrap_or_else(|err| panic!("entry {i}: {err}: {e:?}"));
         let back = AuditEntry::decode(&bytes).unwrap();
         assert_eq!(back, e);
         assert_eq!(back.encode().unwrap(), bytes);
@@ -159,18 +161,27 @@ fn strict_decoding_errors() {
     b[9 + 2 + 26] = b'z';
     assert!(matches!(
         AuditEntry::decode(&b).unwrap_err(),
-        LeafError::BadTime { field: "server_time", .. }
+        LeafError::BadTime {
+            field: "server_time",
+            ..
+        }
     ));
     // Overlong field: a declared length above the limit is rejected before reading it.
     let mut e = example();
     e.actor = "a".repeat(MAX_FIELD_LEN + 1);
-    assert!(matches!(e.encode().unwrap_err(), LeafError::TooLong { field: "actor", .. }));
+    assert!(matches!(
+        e.encode().unwrap_err(),
+        LeafError::TooLong { field: "actor", .. }
+    ));
     let mut b = good[..src - 2].to_vec();
     b.extend_from_slice(&((MAX_FIELD_LEN + 1) as u16).to_be_bytes());
     b.extend(std::iter::repeat_n(b'a', MAX_FIELD_LEN + 1));
     assert!(matches!(
         AuditEntry::decode(&b).unwrap_err(),
-        LeafError::TooLong { field: "source", .. }
+        LeafError::TooLong {
+            field: "source",
+            ..
+        }
     ));
     // Unsorted details: the same two entries in swapped order.
     let details_len = 2 + (2 + 10 + 2 + 4) + (2 + 4 + 2 + 6);
@@ -197,7 +208,10 @@ fn strict_decoding_errors() {
     );
     assert!(Outcome::parse("denied:").is_err());
     assert!(Outcome::parse("OK").is_err());
-    assert_eq!(Outcome::parse("denied:x").unwrap(), Outcome::Denied("x".into()));
+    assert_eq!(
+        Outcome::parse("denied:x").unwrap(),
+        Outcome::Denied("x".into())
+    );
     // Sub-microsecond time is refused instead of silently truncated.
     let mut e = example();
     e.server_time = "2025-04-01T00:00:00.0000001Z".parse().unwrap();

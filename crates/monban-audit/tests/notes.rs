@@ -75,7 +75,7 @@ fn too_many_signatures() {
     let peter = VerifierKey::parse(PETER_VKEY).unwrap();
     let msg = format!("{PETER_TEXT}\n{}", PETER_SIG.repeat(101));
     assert_eq!(
-        note::open(msg.as_bytes(), &[peter.clone()]).unwrap_err(),
+        note::open(msg.as_bytes(), std::slice::from_ref(&peter)).unwrap_err(),
         NoteError::TooManySignatures
     );
     let msg = format!("{PETER_TEXT}\n{}", PETER_SIG.repeat(100));
@@ -86,7 +86,7 @@ fn too_many_signatures() {
 fn invalid_signature_from_known_key_rejects_note() {
     let peter = VerifierKey::parse(PETER_VKEY).unwrap();
     let bad = format!("{PETER_TEXT}\n{}ABCD{}", &PETER_SIG[..60], &PETER_SIG[60..]);
-    let e = note::open(bad.as_bytes(), &[peter.clone()]).unwrap_err();
+    let e = note::open(bad.as_bytes(), std::slice::from_ref(&peter)).unwrap_err();
     assert!(matches!(e, NoteError::InvalidSignature { .. }), "{e}");
     // Text changed after signing.
     let bad = format!("{}\n{PETER_SIG}", PETER_TEXT.replace("answer", "Answer"));
@@ -114,7 +114,7 @@ fn malformed_notes_from_go_tests() {
     ];
     for msg in &bad {
         assert!(
-            note::open(msg.as_bytes(), &[peter.clone()]).is_err(),
+            note::open(msg.as_bytes(), std::slice::from_ref(&peter)).is_err(),
             "accepted {msg:?}"
         );
     }
@@ -297,14 +297,19 @@ fn signed_checkpoint_errors() {
     let ok = checkpoint::open(
         note.as_bytes(),
         Some("monban.example/audit"),
-        &[vkey.clone()],
+        std::slice::from_ref(&vkey),
     )
     .unwrap();
     assert_eq!(ok.checkpoint, cp);
 
     // Wrong origin.
     assert!(matches!(
-        checkpoint::open(note.as_bytes(), Some("other.example/log"), &[vkey.clone()]).unwrap_err(),
+        checkpoint::open(
+            note.as_bytes(),
+            Some("other.example/log"),
+            std::slice::from_ref(&vkey)
+        )
+        .unwrap_err(),
         CheckpointError::WrongOrigin { .. }
     ));
     // Unknown key id (same name, different key).
@@ -327,26 +332,26 @@ fn signed_checkpoint_errors() {
         b64.encode(&raw)
     );
     assert!(matches!(
-        checkpoint::open(forged.as_bytes(), None, &[vkey.clone()]).unwrap_err(),
+        checkpoint::open(forged.as_bytes(), None, std::slice::from_ref(&vkey)).unwrap_err(),
         CheckpointError::Note(NoteError::InvalidSignature { .. })
     ));
     // Bad base64 in the signature line.
     let bad = note.replace("— monban.example/audit ", "— monban.example/audit !");
     assert!(matches!(
-        checkpoint::open(bad.as_bytes(), None, &[vkey.clone()]).unwrap_err(),
+        checkpoint::open(bad.as_bytes(), None, std::slice::from_ref(&vkey)).unwrap_err(),
         CheckpointError::Note(NoteError::BadSignatureLine { line: 5, .. })
     ));
     // Missing blank line.
     let bad = note.replacen("\n\n", "\n", 1);
     assert!(matches!(
-        checkpoint::open(bad.as_bytes(), None, &[vkey.clone()]).unwrap_err(),
+        checkpoint::open(bad.as_bytes(), None, std::slice::from_ref(&vkey)).unwrap_err(),
         CheckpointError::Note(NoteError::MissingBlankLine)
     ));
     // Malformed size inside a validly signed note.
     let text = "monban.example/audit\n007\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
     let n = signer.sign(text).unwrap();
     assert_eq!(
-        line_err(checkpoint::open(n.as_bytes(), None, &[vkey.clone()]).unwrap_err()),
+        line_err(checkpoint::open(n.as_bytes(), None, std::slice::from_ref(&vkey)).unwrap_err()),
         2
     );
     // The key id is the documented hash.
@@ -371,7 +376,7 @@ fn issuer_refuses_inconsistent_checkpoints() {
     // Empty tree first, then 5, then 12.
     let n0 = issuer.issue(0, EMPTY_ROOT, &[]).unwrap();
     assert_eq!(
-        checkpoint::open(n0.as_bytes(), Some(origin), &[vkey.clone()])
+        checkpoint::open(n0.as_bytes(), Some(origin), std::slice::from_ref(&vkey))
             .unwrap()
             .checkpoint
             .size,

@@ -1,15 +1,21 @@
 //! Schema migrations for both engines, applied in order at start.
 //!
 //! Each migration is written once; `{id}` and `{blob}` are replaced by each engine's spelling of
-//! an auto-increment key and a byte string. Applied versions are kept in `schema_migrations`.
+//! an auto-increment key and a byte string. Migrations belong to a component (`core` for the
+//! tables here; crates that keep their own tables, such as the vault or the audit log, bring
+//! their own list and apply it with [`apply_component`]). Applied versions are kept in
+//! `schema_migrations`, per component.
 
 use crate::{now_micros, Backend, Store, StoreError};
 
 /// One schema change.
-struct Migration {
-    version: i64,
-    name: &'static str,
-    sql: &'static str,
+pub struct Migration {
+    /// Position in its component's sequence, from 1.
+    pub version: i64,
+    /// Short description.
+    pub name: &'static str,
+    /// Statements separated by `;`, with `{id}` and `{blob}` placeholders.
+    pub sql: &'static str,
 }
 
 const MIGRATIONS: &[Migration] = &[Migration {
@@ -146,8 +152,14 @@ fn render(sql: &str, backend: Backend) -> String {
     sql.replace("{id}", id).replace("{blob}", blob)
 }
 
-/// Applies every migration not yet applied, each in its own transaction.
+/// Applies the core tables' migrations.
 pub async fn apply(store: &Store) -> Result<(), StoreError> {
+    apply_component(store, "core", MIGRATIONS).await
+}
+
+/// Applies every migration of `component` not yet applied, each in its own transaction.
+/// Refuses a database whose schema for the component is newer than `migrations` knows.
+pub async fn apply_component(store: &Store, component: &str, migrations: &[Migration]) -> Result<(), StoreError> {
     let mig_err = |version: i64| {
         move |e: sqlx::Error| StoreError::Migrate {
             version,
@@ -155,24 +167,44 @@ pub async fn apply(store: &Store) -> Result<(), StoreError> {
         }
     };
     sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, version BIGINT NOT NULL, name TEXT NOT NULL, applied_at BIGINT NOT NULL, PRIMARY KEY (component, version))",
     )
     .execute(store.pool())
     .await
     .map_err(mig_err(0))?;
-    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations WHERE component = $1")
+        .bind(component)
         .fetch_one(store.pool())
         .await
         .map_err(mig_err(0))?;
     let current = current.unwrap_or(0);
-    if current > latest_version() {
+    let latest = migrations.last().map(|m| m.version).unwrap_or(0);
+    if current > latest {
         return Err(StoreError::TooNew {
             found: current,
-            supported: latest_version(),
+            supported: latest,
         });
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+    for m in migrations.iter().filter(|m| m.version > current) {
         let mut w = store.begin_write().await?;
+        if store.backend() == Backend::Postgres {
+            // Several replicas may start at once: one migrates, the others wait and skip.
+            sqlx::query("SELECT pg_advisory_xact_lock(7243017)")
+                .execute(w.conn())
+                .await
+                .map_err(mig_err(m.version))?;
+            let done: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM schema_migrations WHERE component = $1 AND version = $2",
+            )
+            .bind(component)
+            .bind(m.version)
+            .fetch_optional(w.conn())
+            .await
+            .map_err(mig_err(m.version))?;
+            if done.is_some() {
+                continue;
+            }
+        }
         for stmt in render(m.sql, store.backend()).split(';') {
             if stmt.trim().is_empty() {
                 continue;
@@ -183,8 +215,9 @@ pub async fn apply(store: &Store) -> Result<(), StoreError> {
                 .map_err(mig_err(m.version))?;
         }
         sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            "INSERT INTO schema_migrations (component, version, name, applied_at) VALUES ($1, $2, $3, $4)",
         )
+        .bind(component)
         .bind(m.version)
         .bind(m.name)
         .bind(now_micros())
@@ -192,7 +225,7 @@ pub async fn apply(store: &Store) -> Result<(), StoreError> {
         .await
         .map_err(mig_err(m.version))?;
         w.commit().await?;
-        tracing::info!(version = m.version, name = m.name, "applied migration");
+        tracing::info!(component, version = m.version, name = m.name, "applied migration");
     }
     Ok(())
 }

@@ -321,16 +321,16 @@ async fn migrations_are_idempotent_and_bad_urls_are_reported() {
     a.close().await;
     // Reopening applies nothing twice.
     let b = testing::sqlite(dir.path()).await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations").fetch_one(b.pool()).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations WHERE component = 'core'").fetch_one(b.pool()).await.unwrap();
     assert_eq!(n, monban_store::migrate::latest_version());
     let url = testing::fresh_pg_url().await.unwrap();
     Store::open(&url).await.unwrap().close().await;
     let pg = Store::open(&url).await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations").fetch_one(pg.pool()).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations WHERE component = 'core'").fetch_one(pg.pool()).await.unwrap();
     assert_eq!(n, monban_store::migrate::latest_version());
 
     // A database from a newer Monban is refused rather than damaged.
-    sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 0)").execute(pg.pool()).await.unwrap();
+    sqlx::query("INSERT INTO schema_migrations (component, version, name, applied_at) VALUES ('core', 9999, 'future', 0)").execute(pg.pool()).await.unwrap();
     let err = Store::open(&url).await.unwrap_err();
     assert!(matches!(err, StoreError::TooNew { found: 9999, .. }), "{err}");
 

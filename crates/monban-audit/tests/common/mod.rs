@@ -10,7 +10,17 @@ use rand::rngs::StdRng;
 use rand::Rng;
 
 const WORDS: &[&str] = &[
-    "door", "east", "3F", "受付", "サーバ室", "gate-7", "", "x", "operator", "管理区域", "ok",
+    "door",
+    "east",
+    "3F",
+    "受付",
+    "サーバ室",
+    "gate-7",
+    "",
+    "x",
+    "operator",
+    "管理区域",
+    "ok",
 ];
 
 fn word(rng: &mut StdRng) -> String {
