@@ -238,10 +238,21 @@ fn tampered_store_is_caught_by_export_verification() {
     let mut e = f.log.entry(17).unwrap();
     e.outcome = monban_audit::Outcome::Ok;
     e.details.insert("note".into(), "edited".into());
+    assert_eq!(
+        f.log
+            .self_check(ORIGIN, std::slice::from_ref(&f.vkey))
+            .unwrap(),
+        Some(50)
+    );
     f.log
         .store_mut()
         .tamper_leaf(17, e.encode().unwrap())
         .unwrap();
+    let err = f
+        .log
+        .self_check(ORIGIN, std::slice::from_ref(&f.vkey))
+        .unwrap_err();
+    assert!(err.to_string().contains("leaf 17"), "{err}");
     let mut out = Vec::new();
     let root = f.log.export(50, &mut out).unwrap();
     assert_ne!(root, f.log.root());

@@ -17,9 +17,22 @@ struct Server {
 const ADMIN_PW: &str = "correct horse battery staple";
 
 async fn start_with(store: Store, dir: tempfile::TempDir) -> Server {
-    for (user, role) in [("admin", OperatorRole::Administrator), ("auditor", OperatorRole::Auditor), ("reception", OperatorRole::Reception)] {
+    for (user, role) in [
+        ("admin", OperatorRole::Administrator),
+        ("auditor", OperatorRole::Auditor),
+        ("reception", OperatorRole::Reception),
+    ] {
         let mut w = store.begin_write().await.unwrap();
-        operators::create_operator(&mut w, user, user, role, &password::hash(ADMIN_PW).unwrap(), false).await.unwrap();
+        operators::create_operator(
+            &mut w,
+            user,
+            user,
+            role,
+            &password::hash(ADMIN_PW).unwrap(),
+            false,
+        )
+        .await
+        .unwrap();
         w.commit().await.unwrap();
     }
     let bound = Bound::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -28,7 +41,11 @@ async fn start_with(store: Store, dir: tempfile::TempDir) -> Server {
     cfg.throttle_per_ip = 1000;
     let state = AppState::new(store.clone(), cfg);
     tokio::spawn(bound.serve(state, std::future::pending()));
-    Server { base: format!("http://{addr}"), store, _dir: dir }
+    Server {
+        base: format!("http://{addr}"),
+        store,
+        _dir: dir,
+    }
 }
 
 async fn start() -> Server {
@@ -47,21 +64,49 @@ struct Session {
 
 async fn login(s: &Server, user: &str) -> Session {
     let http = Client::new();
-    let r = http.post(format!("{}/api/auth/login", s.base)).json(&json!({"username": user, "password": ADMIN_PW})).send().await.unwrap();
+    let r = http
+        .post(format!("{}/api/auth/login", s.base))
+        .json(&json!({"username": user, "password": ADMIN_PW}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let cookie = cookie.split(';').next().unwrap().to_string();
     let body: Value = r.json().await.unwrap();
-    Session { http, base: s.base.clone(), cookie, csrf: body["csrf_token"].as_str().unwrap().into() }
+    Session {
+        http,
+        base: s.base.clone(),
+        cookie,
+        csrf: body["csrf_token"].as_str().unwrap().into(),
+    }
 }
 
 impl Session {
     async fn get(&self, path: &str) -> Response {
-        self.http.get(format!("{}{path}", self.base)).header("cookie", &self.cookie).send().await.unwrap()
+        self.http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
     }
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Response {
-        let mut rb = self.http.request(method, format!("{}{path}", self.base)).header("cookie", &self.cookie).header("x-csrf-token", &self.csrf);
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
@@ -86,10 +131,16 @@ impl Session {
 /// Asserts a problem+json response with the given status and field, and returns it.
 async fn problem(r: Response, status: StatusCode, field: Option<&str>) -> Value {
     assert_eq!(r.status(), status);
-    assert_eq!(r.headers().get("content-type").unwrap(), "application/problem+json");
+    assert_eq!(
+        r.headers().get("content-type").unwrap(),
+        "application/problem+json"
+    );
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["status"], status.as_u16());
-    assert!(v["detail"].as_str().unwrap().contains(" / "), "bilingual detail: {v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains(" / "),
+        "bilingual detail: {v}"
+    );
     if let Some(f) = field {
         assert_eq!(v["field"], f, "{v}");
     }
@@ -102,16 +153,42 @@ async fn count(s: &Session, path: &str) -> usize {
 
 /// Creates a site, two zones (office ⊃ handling) and a door; returns their ids.
 async fn facility(a: &Session) -> (i64, i64, i64, i64) {
-    let site: Value = a.post("/api/sites", json!({"name": "本社"})).await.json().await.unwrap();
+    let site: Value = a
+        .post("/api/sites", json!({"name": "本社"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     let site = site["id"].as_i64().unwrap();
-    let office: Value = a.post("/api/zones", json!({"site_id": site, "name": "執務室", "class": "general"})).await.json().await.unwrap();
+    let office: Value = a
+        .post(
+            "/api/zones",
+            json!({"site_id": site, "name": "執務室", "class": "general"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let office = office["id"].as_i64().unwrap();
     let handling = a.post("/api/zones", json!({"site_id": site, "parent_id": office, "name": "取扱区域", "class": "handling", "occupancy_limit": 4})).await;
     assert_eq!(handling.status(), StatusCode::CREATED);
     let handling: Value = handling.json().await.unwrap();
     assert_eq!(handling["class_ja"], "取扱区域");
-    let door: Value = a.post("/api/doors", json!({"site_id": site, "name": "正面", "to_zone_id": office, "reader_mode": "card"})).await.json().await.unwrap();
-    (site, office, handling["id"].as_i64().unwrap(), door["id"].as_i64().unwrap())
+    let door: Value = a
+        .post(
+            "/api/doors",
+            json!({"site_id": site, "name": "正面", "to_zone_id": office, "reader_mode": "card"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    (
+        site,
+        office,
+        handling["id"].as_i64().unwrap(),
+        door["id"].as_i64().unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -123,15 +200,28 @@ async fn crud_happy_path() {
     assert_eq!(p.status(), StatusCode::CREATED);
     let p: Value = p.json().await.unwrap();
     let pid = p["id"].as_i64().unwrap();
-    let c = a.post("/api/credentials", json!({"person_id": pid, "kind": "card", "card_id": "01:14:a0:00:00:00:00:01"})).await;
+    let c = a
+        .post(
+            "/api/credentials",
+            json!({"person_id": pid, "kind": "card", "card_id": "01:14:a0:00:00:00:00:01"}),
+        )
+        .await;
     assert_eq!(c.status(), StatusCode::CREATED);
     let c: Value = c.json().await.unwrap();
     assert_eq!(c["card_id"], "0114A00000000001");
-    let pin = a.post("/api/credentials", json!({"person_id": pid, "kind": "pin", "pin": "４８２１"})).await;
+    let pin = a
+        .post(
+            "/api/credentials",
+            json!({"person_id": pid, "kind": "pin", "pin": "４８２１"}),
+        )
+        .await;
     assert_eq!(pin.status(), StatusCode::CREATED);
     let pin: Value = pin.json().await.unwrap();
     assert_eq!(pin["has_pin"], true);
-    assert!(pin.get("pin").is_none() && !pin.to_string().contains("4821"), "PIN never returned: {pin}");
+    assert!(
+        pin.get("pin").is_none() && !pin.to_string().contains("4821"),
+        "PIN never returned: {pin}"
+    );
     let g = a
         .post(
             "/api/access-groups",
@@ -144,14 +234,35 @@ async fn crud_happy_path() {
     assert_eq!(g["schedule"]["time_zone"], "Asia/Tokyo");
     let upd = a.send(reqwest::Method::PUT, &format!("/api/persons/{pid}"), Some(json!({"kind": "employee", "employee_number": "E1", "name_kanji": "山田 太郎", "name_kana": "ヤマダ タロウ", "department": "総務部"}))).await;
     assert_eq!(upd.status(), StatusCode::OK);
-    let got: Value = a.get(&format!("/api/persons/{pid}")).await.json().await.unwrap();
+    let got: Value = a
+        .get(&format!("/api/persons/{pid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got["department"], "総務部");
-    let st = a.send(reqwest::Method::PUT, &format!("/api/credentials/{}/status", c["id"]), Some(json!({"status": "lost"}))).await;
+    let st = a
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/credentials/{}/status", c["id"]),
+            Some(json!({"status": "lost"})),
+        )
+        .await;
     assert_eq!(st.status(), StatusCode::NO_CONTENT);
     let hol: Vec<Value> = a.get("/api/holidays?year=2026").await.json().await.unwrap();
-    assert!(hol.iter().any(|h| h["date"] == "2026-09-22" && h["name_ja"] == "国民の休日"), "{hol:?}");
+    assert!(
+        hol.iter()
+            .any(|h| h["date"] == "2026-09-22" && h["name_ja"] == "国民の休日"),
+        "{hol:?}"
+    );
     assert_eq!(count(&a, "/api/presence").await, 2);
-    let del = a.send(reqwest::Method::DELETE, &format!("/api/persons/{pid}"), None).await;
+    let del = a
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/persons/{pid}"),
+            None,
+        )
+        .await;
     assert_eq!(del.status(), StatusCode::NO_CONTENT);
     assert_eq!(count(&a, "/api/persons").await, 0);
 }
@@ -163,50 +274,172 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let (site, office, handling, door) = facility(&a).await;
     let p: Value = a.post("/api/persons", json!({"kind": "employee", "employee_number": "E1", "name_kanji": "山田", "name_kana": "ヤマダ"})).await.json().await.unwrap();
     let pid = p["id"].as_i64().unwrap();
-    assert_eq!(a.post("/api/credentials", json!({"person_id": pid, "kind": "card", "card_id": "0114A00000000001"})).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        a.post(
+            "/api/credentials",
+            json!({"person_id": pid, "kind": "card", "card_id": "0114A00000000001"})
+        )
+        .await
+        .status(),
+        StatusCode::CREATED
+    );
 
     // Malformed JSON.
-    problem(a.raw_post("/api/persons", "{\"kind\": \"employee\",").await, StatusCode::UNPROCESSABLE_ENTITY, Some("body")).await;
+    problem(
+        a.raw_post("/api/persons", "{\"kind\": \"employee\",").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("body"),
+    )
+    .await;
     // Not JSON at all.
-    let r = a.http.post(format!("{}/api/persons", a.base)).header("cookie", &a.cookie).header("x-csrf-token", &a.csrf).body("kind=employee").send().await.unwrap();
+    let r = a
+        .http
+        .post(format!("{}/api/persons", a.base))
+        .header("cookie", &a.cookie)
+        .header("x-csrf-token", &a.csrf)
+        .body("kind=employee")
+        .send()
+        .await
+        .unwrap();
     problem(r, StatusCode::UNPROCESSABLE_ENTITY, Some("body")).await;
     // Unknown field.
     let v = problem(a.post("/api/persons", json!({"kind": "employee", "employee_number": "E2", "name_kanji": "x", "name_kana": "エックス", "nickname": "x"})).await, StatusCode::UNPROCESSABLE_ENTITY, None).await;
     assert!(v["detail"].as_str().unwrap().contains("nickname"), "{v}");
     // Wrong type names the field.
-    problem(a.post("/api/zones", json!({"site_id": "one", "name": "x", "class": "general"})).await, StatusCode::UNPROCESSABLE_ENTITY, Some("site_id")).await;
+    problem(
+        a.post(
+            "/api/zones",
+            json!({"site_id": "one", "name": "x", "class": "general"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("site_id"),
+    )
+    .await;
     // Over-long string.
     problem(a.post("/api/persons", json!({"kind": "employee", "employee_number": "E3", "name_kanji": "長".repeat(101), "name_kana": "ナガ"})).await, StatusCode::UNPROCESSABLE_ENTITY, Some("name_kanji")).await;
     // Oversized body.
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(300 * 1024));
-    problem(a.raw_post("/api/sites", &big).await, StatusCode::UNPROCESSABLE_ENTITY, Some("body")).await;
+    problem(
+        a.raw_post("/api/sites", &big).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("body"),
+    )
+    .await;
     // Invalid dates: not a date, and an impossible one.
     problem(a.post("/api/persons", json!({"kind": "employee", "employee_number": "E4", "name_kanji": "x", "name_kana": "エックス", "valid_from": "2026-02-30"})).await, StatusCode::UNPROCESSABLE_ENTITY, Some("valid_from")).await;
     problem(a.post("/api/persons", json!({"kind": "employee", "employee_number": "E4", "name_kanji": "x", "name_kana": "エックス", "valid_until": "tomorrow"})).await, StatusCode::UNPROCESSABLE_ENTITY, Some("valid_until")).await;
     // Validity ending before it starts.
     problem(a.post("/api/persons", json!({"kind": "employee", "employee_number": "E4", "name_kanji": "x", "name_kana": "エックス", "valid_from": "2026-05-01", "valid_until": "2026-04-01"})).await, StatusCode::UNPROCESSABLE_ENTITY, Some("valid_until")).await;
     // Unknown enum value.
-    problem(a.post("/api/zones", json!({"site_id": site, "name": "倉庫", "class": "secret"})).await, StatusCode::UNPROCESSABLE_ENTITY, Some("class")).await;
+    problem(
+        a.post(
+            "/api/zones",
+            json!({"site_id": site, "name": "倉庫", "class": "secret"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("class"),
+    )
+    .await;
     // Invalid time windows: end before start, bad time, empty days.
     let sched = |w: Value| json!({"name": "g", "schedule": {"name": "s", "windows": [w]}, "zone_ids": [office]});
-    problem(a.post("/api/access-groups", sched(json!({"days": ["mon"], "start": "18:00", "end": "09:00"}))).await, StatusCode::UNPROCESSABLE_ENTITY, Some("schedule.windows[0].end")).await;
-    problem(a.post("/api/access-groups", sched(json!({"days": ["mon"], "start": "25:00", "end": "10:00"}))).await, StatusCode::UNPROCESSABLE_ENTITY, Some("schedule.windows[0].start")).await;
-    problem(a.post("/api/access-groups", sched(json!({"days": [], "start": "09:00", "end": "10:00"}))).await, StatusCode::UNPROCESSABLE_ENTITY, Some("schedule.windows[0].days")).await;
+    problem(
+        a.post(
+            "/api/access-groups",
+            sched(json!({"days": ["mon"], "start": "18:00", "end": "09:00"})),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("schedule.windows[0].end"),
+    )
+    .await;
+    problem(
+        a.post(
+            "/api/access-groups",
+            sched(json!({"days": ["mon"], "start": "25:00", "end": "10:00"})),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("schedule.windows[0].start"),
+    )
+    .await;
+    problem(
+        a.post(
+            "/api/access-groups",
+            sched(json!({"days": [], "start": "09:00", "end": "10:00"})),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("schedule.windows[0].days"),
+    )
+    .await;
     // Duplicate card identifier, written differently.
-    problem(a.post("/api/credentials", json!({"person_id": pid, "kind": "card", "card_id": "01-14-a0-00-00-00-00-01"})).await, StatusCode::CONFLICT, Some("card_id")).await;
+    problem(
+        a.post(
+            "/api/credentials",
+            json!({"person_id": pid, "kind": "card", "card_id": "01-14-a0-00-00-00-00-01"}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        Some("card_id"),
+    )
+    .await;
     // Malformed card identifier.
-    problem(a.post("/api/credentials", json!({"person_id": pid, "kind": "card", "card_id": "XYZ"})).await, StatusCode::UNPROCESSABLE_ENTITY, Some("card_id")).await;
+    problem(
+        a.post(
+            "/api/credentials",
+            json!({"person_id": pid, "kind": "card", "card_id": "XYZ"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("card_id"),
+    )
+    .await;
     // PIN shorter than 4 digits, and non-digits.
-    problem(a.post("/api/credentials", json!({"person_id": pid, "kind": "pin", "pin": "123"})).await, StatusCode::UNPROCESSABLE_ENTITY, Some("pin")).await;
-    problem(a.post("/api/credentials", json!({"person_id": pid, "kind": "pin", "pin": "12a4"})).await, StatusCode::UNPROCESSABLE_ENTITY, Some("pin")).await;
+    problem(
+        a.post(
+            "/api/credentials",
+            json!({"person_id": pid, "kind": "pin", "pin": "123"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("pin"),
+    )
+    .await;
+    problem(
+        a.post(
+            "/api/credentials",
+            json!({"person_id": pid, "kind": "pin", "pin": "12a4"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("pin"),
+    )
+    .await;
     // A zone cycle.
     problem(a.send(reqwest::Method::PUT, &format!("/api/zones/{office}"), Some(json!({"site_id": site, "parent_id": handling, "name": "執務室", "class": "general"}))).await, StatusCode::UNPROCESSABLE_ENTITY, Some("parent_id")).await;
     // Deleting a zone that a door uses.
-    problem(a.send(reqwest::Method::DELETE, &format!("/api/zones/{office}"), None).await, StatusCode::CONFLICT, Some("id")).await;
+    problem(
+        a.send(
+            reqwest::Method::DELETE,
+            &format!("/api/zones/{office}"),
+            None,
+        )
+        .await,
+        StatusCode::CONFLICT,
+        Some("id"),
+    )
+    .await;
     // A door into the zone it comes from.
     problem(a.post("/api/doors", json!({"site_id": site, "name": "変な扉", "from_zone_id": office, "to_zone_id": office, "reader_mode": "card"})).await, StatusCode::UNPROCESSABLE_ENTITY, Some("to_zone_id")).await;
     // Not found.
-    problem(a.get("/api/persons/999999").await, StatusCode::NOT_FOUND, None).await;
+    problem(
+        a.get("/api/persons/999999").await,
+        StatusCode::NOT_FOUND,
+        None,
+    )
+    .await;
 
     // Nothing changed.
     assert_eq!(count(&a, "/api/persons").await, 1);
@@ -214,7 +447,12 @@ async fn bad_input_is_refused_and_changes_nothing() {
     assert_eq!(count(&a, "/api/access-groups").await, 0);
     assert_eq!(count(&a, "/api/zones").await, 2);
     assert_eq!(count(&a, "/api/doors").await, 1);
-    let z: Value = a.get(&format!("/api/zones/{office}")).await.json().await.unwrap();
+    let z: Value = a
+        .get(&format!("/api/zones/{office}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(z["parent_id"], Value::Null);
     let _ = door;
 }
@@ -224,19 +462,47 @@ async fn sessions_roles_and_csrf() {
     let s = start().await;
     // No session.
     let anon = Client::new();
-    let r = anon.get(format!("{}/api/persons", s.base)).send().await.unwrap();
+    let r = anon
+        .get(format!("{}/api/persons", s.base))
+        .send()
+        .await
+        .unwrap();
     problem(r, StatusCode::UNAUTHORIZED, None).await;
-    let r = anon.get(format!("{}/api/events/stream", s.base)).send().await.unwrap();
+    let r = anon
+        .get(format!("{}/api/events/stream", s.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // A forged cookie.
-    let r = anon.get(format!("{}/api/auth/me", s.base)).header("cookie", "monban_session=deadbeef").send().await.unwrap();
+    let r = anon
+        .get(format!("{}/api/auth/me", s.base))
+        .header("cookie", "monban_session=deadbeef")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     let a = login(&s, "admin").await;
     // Missing or wrong CSRF token on a change.
-    let r = a.http.post(format!("{}/api/sites", a.base)).header("cookie", &a.cookie).json(&json!({"name": "x"})).send().await.unwrap();
+    let r = a
+        .http
+        .post(format!("{}/api/sites", a.base))
+        .header("cookie", &a.cookie)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
     problem(r, StatusCode::FORBIDDEN, None).await;
-    let r = a.http.post(format!("{}/api/sites", a.base)).header("cookie", &a.cookie).header("x-csrf-token", "nope").json(&json!({"name": "x"})).send().await.unwrap();
+    let r = a
+        .http
+        .post(format!("{}/api/sites", a.base))
+        .header("cookie", &a.cookie)
+        .header("x-csrf-token", "nope")
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
     problem(r, StatusCode::FORBIDDEN, None).await;
     assert_eq!(count(&a, "/api/sites").await, 0);
 
@@ -244,7 +510,12 @@ async fn sessions_roles_and_csrf() {
     let au = login(&s, "auditor").await;
     assert_eq!(au.get("/api/persons").await.status(), StatusCode::OK);
     problem(au.post("/api/persons", json!({"kind": "employee", "employee_number": "E9", "name_kanji": "x", "name_kana": "エックス"})).await, StatusCode::FORBIDDEN, None).await;
-    problem(au.post("/api/sites", json!({"name": "x"})).await, StatusCode::FORBIDDEN, None).await;
+    problem(
+        au.post("/api/sites", json!({"name": "x"})).await,
+        StatusCode::FORBIDDEN,
+        None,
+    )
+    .await;
     let re = login(&s, "reception").await;
     problem(re.get("/api/operators").await, StatusCode::FORBIDDEN, None).await;
     assert_eq!(count(&a, "/api/persons").await, 0);
@@ -259,9 +530,14 @@ async fn sessions_roles_and_csrf() {
     assert_eq!(me["operator"]["role_ja"], "事務取扱担当者");
 
     // Logout ends the session.
-    let r = h.send(reqwest::Method::POST, "/api/auth/logout", None).await;
+    let r = h
+        .send(reqwest::Method::POST, "/api/auth/logout", None)
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(h.get("/api/auth/me").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        h.get("/api/auth/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -271,7 +547,13 @@ async fn lockout_and_one_time_passwords() {
     let try_login = |pw: &'static str| {
         let http = http.clone();
         let url = format!("{}/api/auth/login", s.base);
-        async move { http.post(url).json(&json!({"username": "auditor", "password": pw})).send().await.unwrap() }
+        async move {
+            http.post(url)
+                .json(&json!({"username": "auditor", "password": pw}))
+                .send()
+                .await
+                .unwrap()
+        }
     };
     for _ in 0..4 {
         problem(try_login("wrong").await, StatusCode::UNAUTHORIZED, None).await;
@@ -279,21 +561,64 @@ async fn lockout_and_one_time_passwords() {
     // The fifth failure locks the account; then even the right password is refused.
     problem(try_login("wrong").await, StatusCode::LOCKED, None).await;
     problem(try_login(ADMIN_PW).await, StatusCode::LOCKED, None).await;
-    let locked = operators::operator_by_username(&s.store, "auditor").await.unwrap().unwrap();
+    let locked = operators::operator_by_username(&s.store, "auditor")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(locked.locked_until.is_some());
     // Unknown users get the same answer as wrong passwords.
-    let r = http.post(format!("{}/api/auth/login", s.base)).json(&json!({"username": "ghost", "password": "x"})).send().await.unwrap();
+    let r = http
+        .post(format!("{}/api/auth/login", s.base))
+        .json(&json!({"username": "ghost", "password": "x"}))
+        .send()
+        .await
+        .unwrap();
     problem(r, StatusCode::UNAUTHORIZED, None).await;
 
     // An operator with a one-time password must change it before doing anything else.
     let mut w = s.store.begin_write().await.unwrap();
-    operators::create_operator(&mut w, "newbie", "新人", OperatorRole::Reception, &password::hash(ADMIN_PW).unwrap(), true).await.unwrap();
+    operators::create_operator(
+        &mut w,
+        "newbie",
+        "新人",
+        OperatorRole::Reception,
+        &password::hash(ADMIN_PW).unwrap(),
+        true,
+    )
+    .await
+    .unwrap();
     w.commit().await.unwrap();
     let n = login(&s, "newbie").await;
     problem(n.get("/api/persons").await, StatusCode::FORBIDDEN, None).await;
-    problem(n.post("/api/auth/password", json!({"current_password": ADMIN_PW, "new_password": "short"})).await, StatusCode::UNPROCESSABLE_ENTITY, Some("new_password")).await;
-    problem(n.post("/api/auth/password", json!({"current_password": "wrong", "new_password": "a much longer password"})).await, StatusCode::UNPROCESSABLE_ENTITY, Some("current_password")).await;
-    assert_eq!(n.post("/api/auth/password", json!({"current_password": ADMIN_PW, "new_password": "a much longer password"})).await.status(), StatusCode::NO_CONTENT);
+    problem(
+        n.post(
+            "/api/auth/password",
+            json!({"current_password": ADMIN_PW, "new_password": "short"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("new_password"),
+    )
+    .await;
+    problem(
+        n.post(
+            "/api/auth/password",
+            json!({"current_password": "wrong", "new_password": "a much longer password"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("current_password"),
+    )
+    .await;
+    assert_eq!(
+        n.post(
+            "/api/auth/password",
+            json!({"current_password": ADMIN_PW, "new_password": "a much longer password"})
+        )
+        .await
+        .status(),
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(n.get("/api/persons").await.status(), StatusCode::OK);
 }
 
@@ -308,10 +633,20 @@ async fn login_throttle_per_address() {
     tokio::spawn(bound.serve(AppState::new(store, cfg), std::future::pending()));
     let http = Client::new();
     for _ in 0..3 {
-        let r = http.post(format!("http://{addr}/api/auth/login")).json(&json!({"username": "nobody", "password": "x"})).send().await.unwrap();
+        let r = http
+            .post(format!("http://{addr}/api/auth/login"))
+            .json(&json!({"username": "nobody", "password": "x"}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = http.post(format!("http://{addr}/api/auth/login")).json(&json!({"username": "nobody", "password": "x"})).send().await.unwrap();
+    let r = http
+        .post(format!("http://{addr}/api/auth/login"))
+        .json(&json!({"username": "nobody", "password": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert!(r.headers().get("retry-after").is_some());
     problem(r, StatusCode::TOO_MANY_REQUESTS, None).await;
 }
@@ -319,31 +654,86 @@ async fn login_throttle_per_address() {
 #[tokio::test]
 async fn openapi_lists_every_route() {
     let s = start().await;
-    let doc: Value = Client::new().get(format!("{}/api/openapi.json", s.base)).send().await.unwrap().json().await.unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    let doc: Value = Client::new()
+        .get(format!("{}/api/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
     let paths = doc["paths"].as_object().unwrap();
     let expected = [
-        ("/api/auth/login", "post"), ("/api/auth/logout", "post"), ("/api/auth/me", "get"), ("/api/auth/password", "post"),
-        ("/api/sites", "get"), ("/api/sites", "post"), ("/api/sites/{id}", "get"),
-        ("/api/zones", "get"), ("/api/zones", "post"), ("/api/zones/{id}", "get"), ("/api/zones/{id}", "put"), ("/api/zones/{id}", "delete"),
-        ("/api/doors", "get"), ("/api/doors", "post"), ("/api/doors/{id}", "get"), ("/api/doors/{id}", "delete"),
-        ("/api/persons", "get"), ("/api/persons", "post"), ("/api/persons/{id}", "get"), ("/api/persons/{id}", "put"), ("/api/persons/{id}", "delete"),
-        ("/api/credentials", "get"), ("/api/credentials", "post"), ("/api/credentials/{id}", "delete"), ("/api/credentials/{id}/status", "put"),
-        ("/api/access-groups", "get"), ("/api/access-groups", "post"), ("/api/access-groups/{id}", "get"), ("/api/access-groups/{id}", "put"), ("/api/access-groups/{id}", "delete"),
-        ("/api/operators", "get"), ("/api/operators", "post"), ("/api/operators/{id}", "put"),
-        ("/api/presence", "get"), ("/api/events", "get"), ("/api/events/stream", "get"), ("/api/holidays", "get"), ("/api/health", "get"),
+        ("/api/auth/login", "post"),
+        ("/api/auth/logout", "post"),
+        ("/api/auth/me", "get"),
+        ("/api/auth/password", "post"),
+        ("/api/sites", "get"),
+        ("/api/sites", "post"),
+        ("/api/sites/{id}", "get"),
+        ("/api/zones", "get"),
+        ("/api/zones", "post"),
+        ("/api/zones/{id}", "get"),
+        ("/api/zones/{id}", "put"),
+        ("/api/zones/{id}", "delete"),
+        ("/api/doors", "get"),
+        ("/api/doors", "post"),
+        ("/api/doors/{id}", "get"),
+        ("/api/doors/{id}", "delete"),
+        ("/api/persons", "get"),
+        ("/api/persons", "post"),
+        ("/api/persons/{id}", "get"),
+        ("/api/persons/{id}", "put"),
+        ("/api/persons/{id}", "delete"),
+        ("/api/credentials", "get"),
+        ("/api/credentials", "post"),
+        ("/api/credentials/{id}", "delete"),
+        ("/api/credentials/{id}/status", "put"),
+        ("/api/access-groups", "get"),
+        ("/api/access-groups", "post"),
+        ("/api/access-groups/{id}", "get"),
+        ("/api/access-groups/{id}", "put"),
+        ("/api/access-groups/{id}", "delete"),
+        ("/api/operators", "get"),
+        ("/api/operators", "post"),
+        ("/api/operators/{id}", "put"),
+        ("/api/presence", "get"),
+        ("/api/events", "get"),
+        ("/api/events/stream", "get"),
+        ("/api/holidays", "get"),
+        ("/api/health", "get"),
     ];
     for (path, method) in expected {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from the OpenAPI document");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from the OpenAPI document"
+        );
     }
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
-    assert_eq!(documented, expected.len(), "a route is documented but not in this test's list");
+    assert_eq!(
+        documented,
+        expected.len(),
+        "a route is documented but not in this test's list"
+    );
     // Every documented route answers (not the 404 fallback) — the document describes real routes.
     for (path, method) in expected {
         let url = format!("{}{}", s.base, path.replace("{id}", "1"));
-        let r = Client::new().request(method.to_uppercase().parse().unwrap(), url).send().await.unwrap();
+        let r = Client::new()
+            .request(method.to_uppercase().parse().unwrap(), url)
+            .send()
+            .await
+            .unwrap();
         assert_ne!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
-        assert_ne!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_ne!(
+            r.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
     }
 }
 
@@ -354,10 +744,32 @@ async fn api_works_on_postgres() {
     let s = start_with(store, dir).await;
     let a = login(&s, "admin").await;
     let (_site, _office, _handling, _door) = facility(&a).await;
-    let p = a.post("/api/persons", json!({"kind": "visitor", "name_kanji": "来訪 花子", "name_kana": "ライホウ ハナコ"})).await;
+    let p = a
+        .post(
+            "/api/persons",
+            json!({"kind": "visitor", "name_kanji": "来訪 花子", "name_kana": "ライホウ ハナコ"}),
+        )
+        .await;
     assert_eq!(p.status(), StatusCode::CREATED);
     let pid = p.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    assert_eq!(a.post("/api/credentials", json!({"person_id": pid, "kind": "card", "card_id": "04A1B2C3"})).await.status(), StatusCode::CREATED);
-    problem(a.post("/api/credentials", json!({"person_id": pid, "kind": "card", "card_id": "04a1b2c3"})).await, StatusCode::CONFLICT, Some("card_id")).await;
+    assert_eq!(
+        a.post(
+            "/api/credentials",
+            json!({"person_id": pid, "kind": "card", "card_id": "04A1B2C3"})
+        )
+        .await
+        .status(),
+        StatusCode::CREATED
+    );
+    problem(
+        a.post(
+            "/api/credentials",
+            json!({"person_id": pid, "kind": "card", "card_id": "04a1b2c3"}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        Some("card_id"),
+    )
+    .await;
     assert_eq!(count(&a, "/api/credentials").await, 1);
 }

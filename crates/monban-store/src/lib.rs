@@ -9,6 +9,7 @@
 //! Every change goes through a [`WriteTx`], which serialises writers on SQLite and is where the
 //! audit log's entries are appended in the same transaction as the change they record.
 
+pub mod audit;
 mod error;
 pub mod events;
 pub mod facility;

@@ -159,7 +159,11 @@ pub async fn apply(store: &Store) -> Result<(), StoreError> {
 
 /// Applies every migration of `component` not yet applied, each in its own transaction.
 /// Refuses a database whose schema for the component is newer than `migrations` knows.
-pub async fn apply_component(store: &Store, component: &str, migrations: &[Migration]) -> Result<(), StoreError> {
+pub async fn apply_component(
+    store: &Store,
+    component: &str,
+    migrations: &[Migration],
+) -> Result<(), StoreError> {
     let mig_err = |version: i64| {
         move |e: sqlx::Error| StoreError::Migrate {
             version,
@@ -172,11 +176,12 @@ pub async fn apply_component(store: &Store, component: &str, migrations: &[Migra
     .execute(store.pool())
     .await
     .map_err(mig_err(0))?;
-    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations WHERE component = $1")
-        .bind(component)
-        .fetch_one(store.pool())
-        .await
-        .map_err(mig_err(0))?;
+    let current: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations WHERE component = $1")
+            .bind(component)
+            .fetch_one(store.pool())
+            .await
+            .map_err(mig_err(0))?;
     let current = current.unwrap_or(0);
     let latest = migrations.last().map(|m| m.version).unwrap_or(0);
     if current > latest {
@@ -225,7 +230,12 @@ pub async fn apply_component(store: &Store, component: &str, migrations: &[Migra
         .await
         .map_err(mig_err(m.version))?;
         w.commit().await?;
-        tracing::info!(component, version = m.version, name = m.name, "applied migration");
+        tracing::info!(
+            component,
+            version = m.version,
+            name = m.name,
+            "applied migration"
+        );
     }
     Ok(())
 }

@@ -188,7 +188,7 @@ pub async fn list_persons(
 ) -> Result<Vec<Person>, StoreError> {
     let rows = match search.map(str::trim).filter(|q| !q.is_empty()) {
         Some(q) => {
-            let like = format!("%{}%", q.replace('%', "").replace('_', ""));
+            let like = format!("%{}%", q.replace(['%', '_'], ""));
             let sql = format!("SELECT {PERSON_COLS} FROM persons WHERE name_kanji LIKE $1 OR name_kana LIKE $1 OR employee_number LIKE $1 OR department LIKE $1 ORDER BY id LIMIT $2 OFFSET $3");
             s.fetch_all(sqlx::query(&sql).bind(like).bind(limit).bind(offset))
                 .await?

@@ -9,7 +9,8 @@ use crate::{sqlite_url, Store, StoreError};
 
 /// The PostgreSQL server tests use.
 pub fn pg_url() -> String {
-    std::env::var("MONBAN_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("MONBAN_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// A fresh SQLite store in `dir`.
@@ -26,7 +27,9 @@ pub async fn fresh_pg_url() -> Result<String, StoreError> {
         url: crate::redact_url(&base),
         reason: format!("{e}. PostgreSQL のテストには起動中のサーバーが必要です（scripts/test.sh が起動します） / PostgreSQL tests need a running server (scripts/test.sh starts one)"),
     })?;
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await?;
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&pool)
+        .await?;
     pool.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
     Ok(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
