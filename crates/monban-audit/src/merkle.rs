@@ -92,9 +92,11 @@ impl NodeId {
     pub const fn leaf(index: u64) -> Self {
         NodeId { level: 0, index }
     }
-    /// First leaf covered by this node.
-    pub fn first_leaf(self) -> u64 {
-        self.index << self.level
+    /// The leaves covered by this node, `[first, end)`; `None` if out of the u64 range.
+    pub fn leaf_range(self) -> Option<(u64, u64)> {
+        let width = 1u64.checked_shl(u32::from(self.level))?;
+        let first = self.index.checked_mul(width)?;
+        Some((first, first.checked_add(width)?))
     }
 }
 
@@ -565,7 +567,7 @@ fn inclusion_len(index: u64, size: u64) -> usize {
     // Inner part: bits where index and size-1 differ; border part: ones above them.
     let last = size.saturating_sub(1);
     let inner = 64 - (index ^ last).leading_zeros();
-    let border = (index >> inner).count_ones();
+    let border = index.checked_shr(inner).unwrap_or(0).count_ones();
     (inner + border) as usize
 }
 
