@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 /// A SHA-256 hash.
 pub type Hash = [u8; 32];
 
-/// Length of a [`Hash`] in bytes.
+/// Length of a [`Hash`](type@Hash) in bytes.
 pub const HASH_LEN: usize = 32;
 
 /// Root hash of the empty tree: SHA-256 of the empty string.
@@ -235,7 +235,7 @@ fn check_size(size: u64) -> Result<(), ProofError> {
 }
 
 /// Plan for the inclusion proof of leaf `index` in the tree of `size` leaves
-/// (RFC 9162 §2.1.3.1, PATH(m, D[n])).
+/// (RFC 9162 §2.1.3.1, `PATH(m, D[n])`).
 pub fn inclusion_plan(index: u64, size: u64) -> Result<ProofPlan, ProofError> {
     check_size(size)?;
     if index >= size {
@@ -258,7 +258,7 @@ pub fn inclusion_plan(index: u64, size: u64) -> Result<ProofPlan, ProofError> {
 }
 
 /// Plan for the consistency proof between tree sizes `size1` and `size2`
-/// (RFC 9162 §2.1.4.1, PROOF(m, D[n])). Equal sizes give an empty proof; `size1` must be > 0.
+/// (RFC 9162 §2.1.4.1, `PROOF(m, D[n])`). Equal sizes give an empty proof; `size1` must be > 0.
 pub fn consistency_plan(size1: u64, size2: u64) -> Result<ProofPlan, ProofError> {
     check_size(size2)?;
     if size1 == 0 || size1 > size2 {
@@ -677,7 +677,7 @@ fn consistency_len_error(size1: u64, size2: u64, got: usize) -> ProofError {
     }
 }
 
-/// Converts a byte slice to a [`Hash`], naming `what` in the error.
+/// Converts a byte slice to a [`Hash`](type@Hash), naming `what` in the error.
 pub fn hash_from_slice(what: &'static str, bytes: &[u8]) -> Result<Hash, ProofError> {
     Hash::try_from(bytes).map_err(|_| ProofError::BadHashLength {
         what,

@@ -98,6 +98,25 @@ pub async fn record_access_event(
     .bind(e.source_seq)
     .fetch_one(w.conn())
     .await?;
+    crate::audit::append(
+        w,
+        &crate::audit::AuditRecord {
+            source: e.source.clone(),
+            actor: e.person_id.map_or_else(|| "unknown".to_string(), |p| format!("person:{p}")),
+            action: "door.access".into(),
+            target: format!("door:{}", e.door_id),
+            outcome: if e.granted { "ok".into() } else { format!("denied:{}", e.reason.code()) },
+            request_id: None,
+            device_time: Some(e.occurred_at),
+            details: vec![
+                ("direction".into(), e.direction.code().into()),
+                ("event_id".into(), id.to_string()),
+                ("credential".into(), e.credential_kind.map(|k| k.code()).unwrap_or("none").into()),
+                ("source_seq".into(), e.source_seq.map(|s| s.to_string()).unwrap_or_default()),
+            ],
+        },
+    )
+    .await?;
     if let (true, Some(pid)) = (e.granted, e.person_id) {
         let since = e.occurred_at.as_microsecond();
         let updated = sqlx::query(

@@ -139,7 +139,11 @@ impl Store {
             Backend::Postgres => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _guard: guard })
+        Ok(WriteTx {
+            tx,
+            backend: self.backend,
+            _guard: guard,
+        })
     }
 
     /// Closes all connections.
@@ -165,6 +169,7 @@ impl Store {
 /// An open write transaction. Dropping it without [`WriteTx::commit`] rolls everything back.
 pub struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
@@ -178,6 +183,11 @@ impl WriteTx {
     /// The transaction's connection, for crates that keep their own tables.
     pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.tx
+    }
+
+    /// The engine this transaction runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 }
 

@@ -1,7 +1,7 @@
 //! Schema migrations for both engines, applied in order at start.
 //!
-//! Each migration is written once; `{id}` and `{blob}` are replaced by each engine's spelling of
-//! an auto-increment key and a byte string. Migrations belong to a component (`core` for the
+//! Each migration is written once; `{id}`, `{blob}` and `{empty_root}` are replaced by each engine's
+//! spelling of an auto-increment key, a byte string and the empty tree's root hash. Migrations belong to a component (`core` for the
 //! tables here; crates that keep their own tables, such as the vault or the audit log, bring
 //! their own list and apply it with [`apply_component`]). Applied versions are kept in
 //! `schema_migrations`, per component.
@@ -149,12 +149,20 @@ fn render(sql: &str, backend: Backend) -> String {
             "BYTEA",
         ),
     };
-    sql.replace("{id}", id).replace("{blob}", blob)
+    // SHA-256 of the empty string: the root of an empty Merkle tree.
+    let empty_root = match backend {
+        Backend::Sqlite => "X'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855'",
+        Backend::Postgres => "'\\xE3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855'::bytea",
+    };
+    sql.replace("{id}", id)
+        .replace("{blob}", blob)
+        .replace("{empty_root}", empty_root)
 }
 
 /// Applies the core tables' migrations.
 pub async fn apply(store: &Store) -> Result<(), StoreError> {
-    apply_component(store, "core", MIGRATIONS).await
+    apply_component(store, "core", MIGRATIONS).await?;
+    apply_component(store, "audit", crate::audit::MIGRATIONS).await
 }
 
 /// Applies every migration of `component` not yet applied, each in its own transaction.

@@ -584,3 +584,101 @@ async fn migrations_are_idempotent_and_bad_urls_are_reported() {
         assert!(!msg.contains("secret"), "password leaked: {msg}");
     }
 }
+
+#[tokio::test]
+async fn audit_log_appends_proves_and_detects_tampering() {
+    use monban_audit::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+    use monban_store::audit::{self, AuditRecord};
+    let (_d, stores) = both().await;
+    for s in &stores {
+        let rec = |i: usize| AuditRecord {
+            source: "api".into(),
+            actor: "operator:1".into(),
+            action: "person.create".into(),
+            target: format!("person:{i}"),
+            outcome: "ok".into(),
+            ..AuditRecord::default()
+        };
+        // A rolled-back transaction leaves no entry.
+        let mut w = s.begin_write().await.unwrap();
+        audit::append(&mut w, &rec(0)).await.unwrap();
+        drop(w);
+        assert_eq!(audit::head(s).await.unwrap().0, 0);
+        for i in 0..37 {
+            let mut w = s.begin_write().await.unwrap();
+            let seq = audit::append(&mut w, &rec(i)).await.unwrap();
+            assert_eq!(seq, i as u64);
+            w.commit().await.unwrap();
+        }
+        let mut w = s.begin_write().await.unwrap();
+        let r = audit::append_batch(&mut w, &(37..50).map(rec).collect::<Vec<_>>()).await.unwrap();
+        w.commit().await.unwrap();
+        assert_eq!(r, 37..50);
+        let (size, root) = audit::head(s).await.unwrap();
+        assert_eq!(size, 50);
+        assert_eq!(audit::root_at(s, 50).await.unwrap(), root);
+        // Every entry is provably included, every pair of sizes consistent.
+        let all = audit::leaves(s, 0, 50).await.unwrap();
+        for (seq, bytes) in &all {
+            let proof = audit::inclusion_proof(s, *seq, size).await.unwrap();
+            verify_inclusion(*seq, size, &leaf_hash(bytes), &proof, &root).unwrap();
+        }
+        for a in [1u64, 7, 16, 33] {
+            let ra = audit::root_at(s, a).await.unwrap();
+            let proof = audit::consistency_proof(s, a, size).await.unwrap();
+            verify_consistency(a, size, &ra, &root, &proof).unwrap();
+        }
+        assert_eq!(audit::entry(s, 12).await.unwrap().target, "person:12");
+        audit::fsck(s).await.unwrap();
+
+        // Tampering with one stored entry is found and named.
+        let mut bytes = all[20].1.clone();
+        let n = bytes.len();
+        bytes[n - 3] ^= 0x01;
+        sqlx::query("UPDATE audit_leaves SET leaf = $1 WHERE seq = 20").bind(bytes).execute(s.pool()).await.unwrap();
+        let err = audit::fsck(s).await.unwrap_err();
+        assert!(matches!(err, audit::FsckError::Bad { seq: 20, .. }), "{err}");
+        // Deleting one is found too.
+        sqlx::query("UPDATE audit_leaves SET leaf = $1 WHERE seq = 20").bind(all[20].1.clone()).execute(s.pool()).await.unwrap();
+        audit::fsck(s).await.unwrap();
+        sqlx::query("DELETE FROM audit_leaves WHERE seq = 31").execute(s.pool()).await.unwrap();
+        let err = audit::fsck(s).await.unwrap_err();
+        assert!(matches!(err, audit::FsckError::Bad { seq: 31, .. }), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn every_door_event_is_an_audit_entry() {
+    use monban_store::audit;
+    let (_d, stores) = both().await;
+    for s in &stores {
+        let l = layout(s).await;
+        let before = audit::head(s).await.unwrap().0;
+        let mut w = s.begin_write().await.unwrap();
+        events::record_access_event(
+            &mut w,
+            &NewAccessEvent {
+                occurred_at: jiff::Timestamp::now(),
+                door_id: l.outside_door,
+                direction: Direction::In,
+                person_id: None,
+                credential_kind: Some(CredentialKind::Card),
+                granted: false,
+                reason: ReasonCode::UnknownCredential,
+                source: "controller:c1".into(),
+                source_seq: Some(9),
+            },
+        )
+        .await
+        .unwrap();
+        w.commit().await.unwrap();
+        let (after, _) = audit::head(s).await.unwrap();
+        assert_eq!(after, before + 1);
+        let e = audit::entry(s, before).await.unwrap();
+        assert_eq!(e.action, "door.access");
+        assert_eq!(e.target, format!("door:{}", l.outside_door));
+        assert_eq!(e.source, "controller:c1");
+        assert_eq!(e.outcome.to_string(), "denied:unknown_credential");
+        assert!(e.device_time.is_some());
+    }
+}
