@@ -52,6 +52,8 @@ pub enum ApiError {
     PasswordChangeRequired,
     #[error("CSRFトークンがありません、または一致しません。ページを再読み込みしてください / missing or wrong CSRF token; reload the page")]
     Csrf,
+    #[error("{0}")]
+    Audit(String),
     #[error("サーバー内部エラーが発生しました（{0}）。管理者はサーバーのログを確認してください / internal server error ({0}); an administrator should check the server log")]
     Internal(String),
 }
@@ -125,6 +127,12 @@ impl ApiError {
                 "CSRF検証に失敗しました / CSRF check failed",
                 None,
             ),
+            ApiError::Audit(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit-failed",
+                "監査ログに記録できません / audit log unavailable",
+                None,
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -162,6 +170,13 @@ impl From<StoreError> for ApiError {
                 ApiError::Internal("database".into())
             }
         }
+    }
+}
+
+impl From<crate::audit::AuditError> for ApiError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        tracing::error!(error = %e, "audit log failure");
+        ApiError::Audit(e.to_string())
     }
 }
 

@@ -43,6 +43,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     events_tx: broadcast::Sender<EventView>,
     throttle: Arc<Mutex<HashMap<IpAddr, (u32, Instant)>>>,
+    /// Signs audit-log checkpoints; `None` when no signing key is configured.
+    pub checkpointer: Option<Arc<crate::audit::Checkpointer>>,
 }
 
 /// Length of the per-address login throttle window.
@@ -57,7 +59,14 @@ impl AppState {
             config: Arc::new(config),
             events_tx,
             throttle: Arc::new(Mutex::new(HashMap::new())),
+            checkpointer: None,
         }
+    }
+
+    /// Adds the audit-log checkpoint signer.
+    pub fn with_checkpointer(mut self, c: crate::audit::Checkpointer) -> Self {
+        self.checkpointer = Some(Arc::new(c));
+        self
     }
 
     /// Subscribes to live access events.
@@ -110,11 +119,10 @@ impl AppState {
         })
     }
 
-    /// Counts a failed login from `ip`; returns the seconds to wait if the address is over its
-    /// allowance.
-    pub fn throttle_failure(&self, ip: IpAddr) -> Option<u64> {
+    /// Counts a failed login from `ip`.
+    pub fn throttle_failure(&self, ip: IpAddr) {
         let Ok(mut map) = self.throttle.lock() else {
-            return None;
+            return;
         };
         let now = Instant::now();
         let entry = map.entry(ip).or_insert((0, now));
@@ -125,7 +133,6 @@ impl AppState {
         if map.len() > 10_000 {
             map.retain(|_, (_, t)| now.duration_since(*t) <= THROTTLE_WINDOW);
         }
-        None
     }
 
     /// Seconds `ip` must wait before trying to log in again, if it is throttled.

@@ -707,6 +707,11 @@ async fn openapi_lists_every_route() {
         ("/api/events/stream", "get"),
         ("/api/holidays", "get"),
         ("/api/health", "get"),
+        ("/api/audit/checkpoint", "get"),
+        ("/api/audit/checkpoint", "post"),
+        ("/api/audit/proof/inclusion", "get"),
+        ("/api/audit/proof/consistency", "get"),
+        ("/api/audit/entries", "get"),
     ];
     for (path, method) in expected {
         assert!(
@@ -772,4 +777,113 @@ async fn api_works_on_postgres() {
     )
     .await;
     assert_eq!(count(&a, "/api/credentials").await, 1);
+}
+
+#[tokio::test]
+async fn operator_actions_are_audited_and_provable() {
+    use base64::Engine as _;
+    let s = start().await;
+    let a = login(&s, "admin").await;
+    let r = a.post("/api/persons", json!({"kind": "employee", "employee_number": "E1", "name_kanji": "山田", "name_kana": "ヤマダ"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let _ = Client::new()
+        .post(format!("{}/api/auth/login", s.base))
+        .json(&json!({"username": "admin", "password": "wrong"}))
+        .send()
+        .await
+        .unwrap();
+    let au = login(&s, "auditor").await;
+    let entries: Vec<Value> = au
+        .get("/api/audit/entries?limit=500")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let create = entries
+        .iter()
+        .find(|e| e["action"] == "person.create")
+        .expect("person.create audited");
+    assert_eq!(create["actor"], "operator:1");
+    assert_eq!(create["source"], "api");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "auth.login_failed" && e["outcome"] == "denied:bad_password"),
+        "{entries:?}"
+    );
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "auth.login" && e["actor"] == "operator:2"));
+    // Reception may not read the audit log.
+    let re = login(&s, "reception").await;
+    problem(
+        re.get("/api/audit/entries").await,
+        StatusCode::FORBIDDEN,
+        None,
+    )
+    .await;
+    // An inclusion proof for the person.create entry verifies against the root.
+    let seq = create["seq"].as_u64().unwrap();
+    let p: Value = au
+        .get(&format!("/api/audit/proof/inclusion?seq={seq}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b = |v: &Value| -> [u8; 32] {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let proof: Vec<[u8; 32]> = p["proof"].as_array().unwrap().iter().map(b).collect();
+    monban_audit::merkle::verify_inclusion(
+        seq,
+        p["size"].as_u64().unwrap(),
+        &b(&p["leaf_hash"]),
+        &proof,
+        &b(&p["root"]),
+    )
+    .unwrap();
+    let c: Value = au
+        .get("/api/audit/proof/consistency?from=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(c["proof"].as_array().is_some());
+    problem(
+        au.get("/api/audit/proof/inclusion?seq=999999").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("seq"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn changes_fail_closed_when_the_audit_log_cannot_record() {
+    let s = start().await;
+    let a = login(&s, "admin").await;
+    assert_eq!(count(&a, "/api/persons").await, 0);
+    // Break the audit log's node table: appends now fail.
+    sqlx::query("ALTER TABLE audit_nodes RENAME TO audit_nodes_broken")
+        .execute(s.store.pool())
+        .await
+        .unwrap();
+    let r = a.post("/api/persons", json!({"kind": "employee", "employee_number": "E1", "name_kanji": "山田", "name_kana": "ヤマダ"})).await;
+    let v = problem(r, StatusCode::SERVICE_UNAVAILABLE, None).await;
+    assert!(
+        v["detail"].as_str().unwrap().contains("取り消しました"),
+        "the operator is told: {v}"
+    );
+    sqlx::query("ALTER TABLE audit_nodes_broken RENAME TO audit_nodes")
+        .execute(s.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&a, "/api/persons").await,
+        0,
+        "the change was rolled back"
+    );
 }

@@ -75,11 +75,14 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
 }
 
 fn to_hash(v: Vec<u8>) -> Result<Hash, StoreError> {
-    v.try_into().map_err(|_| corrupt("a stored hash is not 32 bytes"))
+    v.try_into()
+        .map_err(|_| corrupt("a stored hash is not 32 bytes"))
 }
 
 fn entry_of(seq: u64, now: jiff::Timestamp, r: &AuditRecord) -> Result<AuditEntry, StoreError> {
-    let outcome = Outcome::parse(&r.outcome).map_err(|e| StoreError::Invalid(monban_core::text::FieldError::new("outcome", e.to_string())))?;
+    let outcome = Outcome::parse(&r.outcome).map_err(|e| {
+        StoreError::Invalid(monban_core::text::FieldError::new("outcome", e.to_string()))
+    })?;
     Ok(AuditEntry {
         seq,
         server_time: now,
@@ -114,7 +117,11 @@ fn node_query(ids: &[NodeId]) -> String {
         if i > 0 {
             q.push_str(" OR ");
         }
-        q.push_str(&format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2));
+        q.push_str(&format!(
+            "(level = ${} AND idx = ${})",
+            2 * i + 1,
+            2 * i + 2
+        ));
     }
     q
 }
@@ -165,12 +172,17 @@ pub async fn fetch_nodes(s: &Store, ids: &[NodeId]) -> Result<Vec<Hash>, StoreEr
 /// Appends `r` to the audit log inside `w`; returns its sequence number. If this fails the
 /// caller must not commit: the change it records is rolled back with it.
 pub async fn append(w: &mut WriteTx, r: &AuditRecord) -> Result<u64, StoreError> {
-    append_batch(w, std::slice::from_ref(r)).await.map(|range| range.start)
+    append_batch(w, std::slice::from_ref(r))
+        .await
+        .map(|range| range.start)
 }
 
 /// Appends several records in one go (one lock, one right-edge read); returns their sequence
 /// numbers.
-pub async fn append_batch(w: &mut WriteTx, records: &[AuditRecord]) -> Result<Range<u64>, StoreError> {
+pub async fn append_batch(
+    w: &mut WriteTx,
+    records: &[AuditRecord],
+) -> Result<Range<u64>, StoreError> {
     let backend = w.backend;
     let size = lock_size(w, backend).await?;
     if records.is_empty() {
@@ -181,9 +193,9 @@ pub async fn append_batch(w: &mut WriteTx, records: &[AuditRecord]) -> Result<Ra
     let mut leaves = Vec::with_capacity(records.len());
     let mut hashes = Vec::with_capacity(records.len());
     for (i, r) in records.iter().enumerate() {
-        let bytes = entry_of(size + i as u64, now, r)?
-            .encode()
-            .map_err(|e| StoreError::Invalid(monban_core::text::FieldError::new("audit", e.to_string())))?;
+        let bytes = entry_of(size + i as u64, now, r)?.encode().map_err(|e| {
+            StoreError::Invalid(monban_core::text::FieldError::new("audit", e.to_string()))
+        })?;
         hashes.push(merkle::leaf_hash(&bytes));
         leaves.push(bytes);
     }
@@ -215,7 +227,9 @@ pub async fn append_batch(w: &mut WriteTx, records: &[AuditRecord]) -> Result<Ra
 /// The tree size and root as last committed.
 pub async fn head(s: &Store) -> Result<(u64, Hash), StoreError> {
     let row = s
-        .fetch_optional(sqlx::query("SELECT size, root FROM audit_state WHERE id = 1"))
+        .fetch_optional(sqlx::query(
+            "SELECT size, root FROM audit_state WHERE id = 1",
+        ))
         .await?
         .ok_or_else(|| corrupt("the state row is missing"))?;
     let size: i64 = row.try_get("size")?;
@@ -229,19 +243,25 @@ pub async fn root_at(s: &Store, size: u64) -> Result<Hash, StoreError> {
     }
     let ids = right_edge_ids(size);
     let edge = fetch_nodes(s, &ids).await?;
-    Ok(monban_audit::TreeState::from_right_edge(size, &edge).map_err(corrupt)?.root())
+    Ok(monban_audit::TreeState::from_right_edge(size, &edge)
+        .map_err(corrupt)?
+        .root())
 }
 
 /// Inclusion proof for leaf `seq` in the tree of `size` leaves.
 pub async fn inclusion_proof(s: &Store, seq: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
-    let plan = merkle::inclusion_plan(seq, size).map_err(|e| StoreError::Invalid(monban_core::text::FieldError::new("seq", e.to_string())))?;
+    let plan = merkle::inclusion_plan(seq, size).map_err(|e| {
+        StoreError::Invalid(monban_core::text::FieldError::new("seq", e.to_string()))
+    })?;
     let hashes = fetch_nodes(s, &plan.ids).await?;
     plan.assemble(&hashes).map_err(corrupt)
 }
 
 /// Consistency proof between tree sizes `size1` ≤ `size2`.
 pub async fn consistency_proof(s: &Store, size1: u64, size2: u64) -> Result<Vec<Hash>, StoreError> {
-    let plan = merkle::consistency_plan(size1, size2).map_err(|e| StoreError::Invalid(monban_core::text::FieldError::new("from", e.to_string())))?;
+    let plan = merkle::consistency_plan(size1, size2).map_err(|e| {
+        StoreError::Invalid(monban_core::text::FieldError::new("from", e.to_string()))
+    })?;
     let hashes = fetch_nodes(s, &plan.ids).await?;
     plan.assemble(&hashes).map_err(corrupt)
 }
@@ -249,23 +269,39 @@ pub async fn consistency_proof(s: &Store, size1: u64, size2: u64) -> Result<Vec<
 /// Leaves `from..to` as (seq, canonical bytes), in order.
 pub async fn leaves(s: &Store, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
     let rows = s
-        .fetch_all(sqlx::query("SELECT seq, leaf FROM audit_leaves WHERE seq >= $1 AND seq < $2 ORDER BY seq").bind(from as i64).bind(to as i64))
+        .fetch_all(
+            sqlx::query(
+                "SELECT seq, leaf FROM audit_leaves WHERE seq >= $1 AND seq < $2 ORDER BY seq",
+            )
+            .bind(from as i64)
+            .bind(to as i64),
+        )
         .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get::<i64, _>("seq")? as u64, r.try_get::<Vec<u8>, _>("leaf")?)))
+        .map(|r| {
+            Ok((
+                r.try_get::<i64, _>("seq")? as u64,
+                r.try_get::<Vec<u8>, _>("leaf")?,
+            ))
+        })
         .collect()
 }
 
 /// One decoded entry.
 pub async fn entry(s: &Store, seq: u64) -> Result<AuditEntry, StoreError> {
     let mut v = leaves(s, seq, seq + 1).await?;
-    let (_, bytes) = v.pop().ok_or_else(|| StoreError::not_found("audit entry", seq))?;
+    let (_, bytes) = v
+        .pop()
+        .ok_or_else(|| StoreError::not_found("audit entry", seq))?;
     AuditEntry::decode(&bytes).map_err(corrupt)
 }
 
 /// Stores a signed checkpoint note for `size`.
 pub async fn store_checkpoint(w: &mut WriteTx, size: u64, note: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM audit_checkpoints WHERE size = $1").bind(size as i64).execute(w.conn()).await?;
+    sqlx::query("DELETE FROM audit_checkpoints WHERE size = $1")
+        .bind(size as i64)
+        .execute(w.conn())
+        .await?;
     sqlx::query("INSERT INTO audit_checkpoints (size, note, created_at) VALUES ($1, $2, $3)")
         .bind(size as i64)
         .bind(note)
@@ -277,14 +313,35 @@ pub async fn store_checkpoint(w: &mut WriteTx, size: u64, note: &str) -> Result<
 
 /// All stored checkpoint notes, smallest size first.
 pub async fn checkpoints(s: &Store) -> Result<Vec<(u64, String)>, StoreError> {
-    let rows = s.fetch_all(sqlx::query("SELECT size, note FROM audit_checkpoints ORDER BY size")).await?;
-    rows.iter().map(|r| Ok((r.try_get::<i64, _>("size")? as u64, r.try_get::<String, _>("note")?))).collect()
+    let rows = s
+        .fetch_all(sqlx::query(
+            "SELECT size, note FROM audit_checkpoints ORDER BY size",
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<i64, _>("size")? as u64,
+                r.try_get::<String, _>("note")?,
+            ))
+        })
+        .collect()
 }
 
 /// The latest checkpoint note, if any.
 pub async fn latest_checkpoint(s: &Store) -> Result<Option<(u64, String)>, StoreError> {
-    let r = s.fetch_optional(sqlx::query("SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1")).await?;
-    r.map(|r| Ok((r.try_get::<i64, _>("size")? as u64, r.try_get::<String, _>("note")?))).transpose()
+    let r = s
+        .fetch_optional(sqlx::query(
+            "SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
+        ))
+        .await?;
+    r.map(|r| {
+        Ok((
+            r.try_get::<i64, _>("size")? as u64,
+            r.try_get::<String, _>("note")?,
+        ))
+    })
+    .transpose()
 }
 
 /// What [`fsck`] found.
@@ -310,11 +367,20 @@ pub async fn fsck(s: &Store) -> Result<FsckReport, FsckError> {
         for (i, (seq, bytes)) in page.iter().enumerate() {
             let expect = from + i as u64;
             if *seq != expect {
-                return Err(FsckError::Bad { seq: expect, reason: format!("entry {expect} is missing (next stored is {seq})") });
+                return Err(FsckError::Bad {
+                    seq: expect,
+                    reason: format!("entry {expect} is missing (next stored is {seq})"),
+                });
             }
-            let view = LeafView::parse(bytes).map_err(|e| FsckError::Bad { seq: expect, reason: format!("entry does not decode: {e}") })?;
+            let view = LeafView::parse(bytes).map_err(|e| FsckError::Bad {
+                seq: expect,
+                reason: format!("entry does not decode: {e}"),
+            })?;
             if view.seq != expect {
-                return Err(FsckError::Bad { seq: expect, reason: format!("entry carries seq {}", view.seq) });
+                return Err(FsckError::Bad {
+                    seq: expect,
+                    reason: format!("entry carries seq {}", view.seq),
+                });
             }
             computed.clear();
             state.push(merkle::leaf_hash(bytes), |id, h| computed.push((id, *h)));
@@ -322,24 +388,46 @@ pub async fn fsck(s: &Store) -> Result<FsckReport, FsckError> {
                 let have = if id.level == 0 {
                     stored.get(i).copied()
                 } else {
-                    fetch_nodes(s, &[*id]).await.ok().and_then(|v| v.first().copied())
+                    fetch_nodes(s, &[*id])
+                        .await
+                        .ok()
+                        .and_then(|v| v.first().copied())
                 };
                 if have != Some(*h) {
-                    return Err(FsckError::Bad { seq: expect, reason: format!("stored tree node ({}, {}) does not match the entries", id.level, id.index) });
+                    return Err(FsckError::Bad {
+                        seq: expect,
+                        reason: format!(
+                            "stored tree node ({}, {}) does not match the entries",
+                            id.level, id.index
+                        ),
+                    });
                 }
             }
         }
         if page.len() as u64 != to - from {
-            return Err(FsckError::Bad { seq: from + page.len() as u64, reason: "entries are missing".into() });
+            return Err(FsckError::Bad {
+                seq: from + page.len() as u64,
+                reason: "entries are missing".into(),
+            });
         }
         from = to;
     }
-    let extra: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_leaves WHERE seq >= $1").bind(size as i64).fetch_one(s.pool()).await.map_err(StoreError::from)?;
+    let extra: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_leaves WHERE seq >= $1")
+        .bind(size as i64)
+        .fetch_one(s.pool())
+        .await
+        .map_err(StoreError::from)?;
     if extra > 0 {
-        return Err(FsckError::Bad { seq: size, reason: format!("{extra} entries lie beyond the recorded tree size {size}") });
+        return Err(FsckError::Bad {
+            seq: size,
+            reason: format!("{extra} entries lie beyond the recorded tree size {size}"),
+        });
     }
     if state.root() != root {
-        return Err(FsckError::Bad { seq: size.saturating_sub(1), reason: "the recorded root does not match the entries".into() });
+        return Err(FsckError::Bad {
+            seq: size.saturating_sub(1),
+            reason: "the recorded root does not match the entries".into(),
+        });
     }
     Ok(FsckReport { size, root })
 }
@@ -348,7 +436,9 @@ async fn fetch_level_range(s: &Store, from: u64, to: u64) -> Result<Vec<Hash>, S
     let rows = s
         .fetch_all(sqlx::query("SELECT hash FROM audit_nodes WHERE level = 0 AND idx >= $1 AND idx < $2 ORDER BY idx").bind(from as i64).bind(to as i64))
         .await?;
-    rows.into_iter().map(|r| to_hash(r.try_get::<Vec<u8>, _>("hash")?)).collect()
+    rows.into_iter()
+        .map(|r| to_hash(r.try_get::<Vec<u8>, _>("hash")?))
+        .collect()
 }
 
 /// A problem [`fsck`] found.

@@ -102,17 +102,29 @@ pub async fn record_access_event(
         w,
         &crate::audit::AuditRecord {
             source: e.source.clone(),
-            actor: e.person_id.map_or_else(|| "unknown".to_string(), |p| format!("person:{p}")),
+            actor: e
+                .person_id
+                .map_or_else(|| "unknown".to_string(), |p| format!("person:{p}")),
             action: "door.access".into(),
             target: format!("door:{}", e.door_id),
-            outcome: if e.granted { "ok".into() } else { format!("denied:{}", e.reason.code()) },
+            outcome: if e.granted {
+                "ok".into()
+            } else {
+                format!("denied:{}", e.reason.code())
+            },
             request_id: None,
             device_time: Some(e.occurred_at),
             details: vec![
                 ("direction".into(), e.direction.code().into()),
                 ("event_id".into(), id.to_string()),
-                ("credential".into(), e.credential_kind.map(|k| k.code()).unwrap_or("none").into()),
-                ("source_seq".into(), e.source_seq.map(|s| s.to_string()).unwrap_or_default()),
+                (
+                    "credential".into(),
+                    e.credential_kind.map(|k| k.code()).unwrap_or("none").into(),
+                ),
+                (
+                    "source_seq".into(),
+                    e.source_seq.map(|s| s.to_string()).unwrap_or_default(),
+                ),
             ],
         },
     )

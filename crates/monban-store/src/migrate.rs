@@ -152,7 +152,9 @@ fn render(sql: &str, backend: Backend) -> String {
     // SHA-256 of the empty string: the root of an empty Merkle tree.
     let empty_root = match backend {
         Backend::Sqlite => "X'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855'",
-        Backend::Postgres => "'\\xE3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855'::bytea",
+        Backend::Postgres => {
+            "'\\xE3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855'::bytea"
+        }
     };
     sql.replace("{id}", id)
         .replace("{blob}", blob)

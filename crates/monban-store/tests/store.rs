@@ -611,7 +611,9 @@ async fn audit_log_appends_proves_and_detects_tampering() {
             w.commit().await.unwrap();
         }
         let mut w = s.begin_write().await.unwrap();
-        let r = audit::append_batch(&mut w, &(37..50).map(rec).collect::<Vec<_>>()).await.unwrap();
+        let r = audit::append_batch(&mut w, &(37..50).map(rec).collect::<Vec<_>>())
+            .await
+            .unwrap();
         w.commit().await.unwrap();
         assert_eq!(r, 37..50);
         let (size, root) = audit::head(s).await.unwrap();
@@ -635,15 +637,32 @@ async fn audit_log_appends_proves_and_detects_tampering() {
         let mut bytes = all[20].1.clone();
         let n = bytes.len();
         bytes[n - 3] ^= 0x01;
-        sqlx::query("UPDATE audit_leaves SET leaf = $1 WHERE seq = 20").bind(bytes).execute(s.pool()).await.unwrap();
+        sqlx::query("UPDATE audit_leaves SET leaf = $1 WHERE seq = 20")
+            .bind(bytes)
+            .execute(s.pool())
+            .await
+            .unwrap();
         let err = audit::fsck(s).await.unwrap_err();
-        assert!(matches!(err, audit::FsckError::Bad { seq: 20, .. }), "{err}");
+        assert!(
+            matches!(err, audit::FsckError::Bad { seq: 20, .. }),
+            "{err}"
+        );
         // Deleting one is found too.
-        sqlx::query("UPDATE audit_leaves SET leaf = $1 WHERE seq = 20").bind(all[20].1.clone()).execute(s.pool()).await.unwrap();
+        sqlx::query("UPDATE audit_leaves SET leaf = $1 WHERE seq = 20")
+            .bind(all[20].1.clone())
+            .execute(s.pool())
+            .await
+            .unwrap();
         audit::fsck(s).await.unwrap();
-        sqlx::query("DELETE FROM audit_leaves WHERE seq = 31").execute(s.pool()).await.unwrap();
+        sqlx::query("DELETE FROM audit_leaves WHERE seq = 31")
+            .execute(s.pool())
+            .await
+            .unwrap();
         let err = audit::fsck(s).await.unwrap_err();
-        assert!(matches!(err, audit::FsckError::Bad { seq: 31, .. }), "{err}");
+        assert!(
+            matches!(err, audit::FsckError::Bad { seq: 31, .. }),
+            "{err}"
+        );
     }
 }
 

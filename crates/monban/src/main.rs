@@ -2,6 +2,7 @@
 //! the library crates; it holds no domain logic of its own.
 
 mod admin;
+mod audit_cmd;
 mod settings;
 
 use std::process::ExitCode;
@@ -42,6 +43,9 @@ enum Command {
     /// オペレーターの管理 / manage operator accounts
     #[command(subcommand)]
     Operator(admin::OperatorCmd),
+    /// 監査ログ（書き出し・検証・検査） / the audit log: export, verify, check
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCmd),
     /// OpenAPI文書を出力する / print the OpenAPI document
     Openapi,
     /// バージョンを表示する / print the version
@@ -59,6 +63,8 @@ pub enum CliError {
     Server(#[from] monban_server::ServerError),
     #[error(transparent)]
     Demo(#[from] monban_demo::DemoError),
+    #[error(transparent)]
+    Audit(#[from] monban_server::audit::AuditError),
     #[error("{0}")]
     Other(String),
 }
@@ -116,6 +122,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Person(c) => admin::person(c).await,
         Command::Credential(c) => admin::credential(c).await,
         Command::Operator(c) => admin::operator(c).await,
+        Command::Audit(c) => audit_cmd::run(c).await,
         Command::Openapi => {
             let doc = monban_server::api::openapi();
             let json = doc
@@ -143,6 +150,25 @@ pub async fn open_store(s: &Settings) -> Result<Store, CliError> {
         })?;
     }
     Ok(Store::open(&s.database_url).await?)
+}
+
+/// Loads the audit signing key and starts issuing checkpoints periodically.
+fn with_audit(state: AppState, s: &Settings) -> Result<AppState, CliError> {
+    let state = state.with_checkpointer(audit_cmd::checkpointer(s)?);
+    let every = Duration::from_secs(s.checkpoint_interval_secs.max(1) as u64);
+    let st = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Some(c) = &st.checkpointer {
+                if let Err(e) = c.issue(&st.store).await {
+                    tracing::error!(error = %e, "could not issue an audit checkpoint");
+                }
+            }
+        }
+    });
+    Ok(state)
 }
 
 async fn shutdown_signal() {
@@ -180,7 +206,7 @@ async fn serve(s: Settings) -> Result<(), CliError> {
         env!("CARGO_PKG_VERSION")
     );
     println!("URL: http://{}/", bound.local_addr());
-    let state = AppState::new(store, s.server_config());
+    let state = with_audit(AppState::new(store, s.server_config()), &s)?;
     bound.serve(state, shutdown_signal()).await?;
     Ok(())
 }
@@ -203,7 +229,7 @@ async fn demo(s: Settings, interval: Duration) -> Result<(), CliError> {
     }
     let pw = admin::reset_demo_admin(&store).await?;
     let bound = Bound::bind(s.bind).await?;
-    let state = AppState::new(store, s.server_config());
+    let state = with_audit(AppState::new(store, s.server_config()), &s)?;
     tokio::spawn(monban_demo::Simulator::new(state.clone(), interval).run());
     println!("門番 Monban デモを起動しました / demo started");
     println!("URL: http://{}/", bound.local_addr());

@@ -25,6 +25,12 @@ pub struct SettingsArgs {
     /// データベースURL（sqlite://… または postgres://…） / database URL [default: SQLite file in the data directory]
     #[arg(long, env = "MONBAN_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// 監査ログ署名鍵のファイル / audit-log signing key file [default: <data dir>/audit-signing.key]
+    #[arg(long, env = "MONBAN_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<PathBuf>,
+    /// チェックポイントの複製先（別ボリュームのディレクトリ） / second place for checkpoint copies (a directory on another volume)
+    #[arg(long, env = "MONBAN_AUDIT_CHECKPOINT_DIR")]
+    pub audit_checkpoint_dir: Option<PathBuf>,
     /// Cookieに Secure を付ける（HTTPS 配信時） / mark cookies Secure (when served over HTTPS)
     #[arg(long, env = "MONBAN_COOKIE_SECURE")]
     pub cookie_secure: Option<bool>,
@@ -41,6 +47,9 @@ struct FileSettings {
     session_minutes: Option<i64>,
     lockout_after: Option<i64>,
     lockout_minutes: Option<i64>,
+    audit_key_file: Option<PathBuf>,
+    audit_checkpoint_dir: Option<PathBuf>,
+    checkpoint_interval_secs: Option<i64>,
 }
 
 /// Resolved settings.
@@ -53,6 +62,9 @@ pub struct Settings {
     pub session_minutes: i64,
     pub lockout_after: i64,
     pub lockout_minutes: i64,
+    pub audit_key_file: Option<PathBuf>,
+    pub audit_checkpoint_dir: Option<PathBuf>,
+    pub checkpoint_interval_secs: i64,
 }
 
 impl Settings {
@@ -123,7 +135,24 @@ impl Settings {
                 file.lockout_minutes,
                 defaults.lockout_minutes,
             )?,
+            audit_key_file: args.audit_key_file.clone().or(file.audit_key_file),
+            audit_checkpoint_dir: args
+                .audit_checkpoint_dir
+                .clone()
+                .or(file.audit_checkpoint_dir),
+            checkpoint_interval_secs: positive(
+                "checkpoint_interval_secs",
+                file.checkpoint_interval_secs,
+                60,
+            )?,
         })
+    }
+
+    /// Where the audit log's signing key is kept.
+    pub fn audit_key_file(&self) -> PathBuf {
+        self.audit_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(monban_server::audit::KEY_FILE))
     }
 
     /// The server's view of these settings.

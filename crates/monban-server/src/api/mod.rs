@@ -1,6 +1,7 @@
 //! The REST API: routes, the OpenAPI document generated from the handlers' annotations, and the
 //! JSON body extractor that names the offending field on bad input.
 
+mod audit_routes;
 mod auth_routes;
 mod facility;
 mod monitor;
@@ -40,6 +41,7 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
         (name = "people", description = "人物・認証情報・権限グループ / persons, credentials, access groups"),
         (name = "operators", description = "オペレーター / operator accounts"),
         (name = "monitor", description = "在室状況・イベント / presence and events"),
+        (name = "audit", description = "監査ログ（改ざん検知） / tamper-evident audit log"),
     )
 )]
 struct ApiDoc;
@@ -71,6 +73,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(people::routes())
         .merge(operators::routes())
         .merge(monitor::routes())
+        .merge(audit_routes::routes())
 }
 
 /// The OpenAPI document.

@@ -372,12 +372,13 @@ async fn set_credential_status(
     let status = parse_code::<CredentialStatus>("status", &b.status)?;
     let mut w = st.store.begin_write().await?;
     people::set_credential_status(&mut w, id, status).await?;
-    audit::record(
+    audit::record_details(
         &mut w,
         &a.actor(),
         "credential.status",
         &format!("credential:{id}"),
-        status.code(),
+        "ok",
+        vec![("status".into(), status.code().into())],
     )
     .await?;
     w.commit().await?;
