@@ -12,6 +12,11 @@ use monban_audit::{CheckpointIssuer, Signer};
 use monban_store::audit::{self, append, AuditRecord};
 use monban_store::{Store, StoreError, WriteTx};
 
+tokio::task_local! {
+    /// The id of the HTTP request being served, recorded with each audit entry it causes.
+    pub static REQUEST_ID: String;
+}
+
 /// The audit log could not record something, or a checkpoint could not be issued.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -64,6 +69,7 @@ pub async fn record_details(
             target: target.into(),
             outcome: outcome.into(),
             details,
+            request_id: REQUEST_ID.try_with(Clone::clone).ok(),
             ..AuditRecord::default()
         },
     )

@@ -786,6 +786,7 @@ async fn operator_actions_are_audited_and_provable() {
     let a = login(&s, "admin").await;
     let r = a.post("/api/persons", json!({"kind": "employee", "employee_number": "E1", "name_kanji": "山田", "name_kana": "ヤマダ"})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(r.headers().get("x-request-id").is_some());
     let _ = Client::new()
         .post(format!("{}/api/auth/login", s.base))
         .json(&json!({"username": "admin", "password": "wrong"}))
@@ -805,6 +806,7 @@ async fn operator_actions_are_audited_and_provable() {
         .expect("person.create audited");
     assert_eq!(create["actor"], "operator:1");
     assert_eq!(create["source"], "api");
+    assert_eq!(create["request_id"].as_str().unwrap().len(), 16, "{create}");
     assert!(
         entries
             .iter()

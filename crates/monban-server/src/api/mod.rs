@@ -101,7 +101,32 @@ pub fn router(state: AppState) -> axum::Router {
         }
     })
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .layer(axum::middleware::from_fn(request_id))
     .with_state(state)
+}
+
+/// Gives every request an id (the client's `X-Request-Id` if it sent a sane one), returns it in
+/// the response header, and makes it available to the audit log for the request's duration.
+async fn request_id(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| crate::auth::random_token()[..16].to_string());
+    let mut resp = crate::audit::REQUEST_ID
+        .scope(id.clone(), next.run(req))
+        .await;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
 }
 
 /// A JSON request body. Unlike axum's `Json`, a failure answers with a problem document naming
