@@ -154,6 +154,20 @@ async fn fetch_nodes_tx(w: &mut WriteTx, ids: &[NodeId]) -> Result<Vec<Hash>, St
     nodes_in_order(ids, &rows)
 }
 
+/// `prefix` followed by `rows` groups of three placeholders.
+fn multi_insert(prefix: &str, rows: usize) -> String {
+    let mut sql = String::with_capacity(prefix.len() + rows * 16);
+    sql.push_str(prefix);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        let b = 3 * r;
+        sql.push_str(&format!("(${}, ${}, ${})", b + 1, b + 2, b + 3));
+    }
+    sql
+}
+
 /// Reads stored node hashes (in the order asked).
 pub async fn fetch_nodes(s: &Store, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
     let mut out = Vec::with_capacity(ids.len());
@@ -200,21 +214,26 @@ pub async fn append_batch(
         leaves.push(bytes);
     }
     let plan = merkle::plan_append(size, &edge, &hashes).map_err(corrupt)?;
-    for (i, leaf) in leaves.into_iter().enumerate() {
-        sqlx::query("INSERT INTO audit_leaves (seq, leaf, server_time) VALUES ($1, $2, $3)")
-            .bind((size + i as u64) as i64)
-            .bind(leaf)
-            .bind(now.as_microsecond())
-            .execute(w.conn())
-            .await?;
+    // Multi-row inserts: far fewer statements per batch than one per row.
+    const ROWS: usize = 300;
+    let server_time = now.as_microsecond();
+    let mut seq = size as i64;
+    for chunk in leaves.chunks(ROWS) {
+        let sql = multi_insert("INSERT INTO audit_leaves (seq, leaf, server_time) VALUES ", chunk.len());
+        let mut q = sqlx::query(&sql);
+        for leaf in chunk {
+            q = q.bind(seq).bind(leaf.clone()).bind(server_time);
+            seq += 1;
+        }
+        q.execute(w.conn()).await?;
     }
-    for (id, hash) in &plan.nodes {
-        sqlx::query("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
-            .bind(i64::from(id.level))
-            .bind(id.index as i64)
-            .bind(hash.to_vec())
-            .execute(w.conn())
-            .await?;
+    for chunk in plan.nodes.chunks(ROWS) {
+        let sql = multi_insert("INSERT INTO audit_nodes (level, idx, hash) VALUES ", chunk.len());
+        let mut q = sqlx::query(&sql);
+        for (id, hash) in chunk {
+            q = q.bind(i64::from(id.level)).bind(id.index as i64).bind(hash.to_vec());
+        }
+        q.execute(w.conn()).await?;
     }
     sqlx::query("UPDATE audit_state SET size = $1, root = $2 WHERE id = 1")
         .bind(plan.new_size as i64)
