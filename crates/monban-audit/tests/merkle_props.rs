@@ -206,8 +206,7 @@ fn proofs_on_ten_million_leaves_read_o_log_n_nodes() {
     }
     let per = start.elapsed() / (rounds * 2);
     eprintln!("proof generation on 10M leaves: {per:?} per proof");
-    // Generous bound so a loaded debug build still passes; release builds take microseconds.
-    assert!(per.as_millis() < 5, "proof generation took {per:?}");
+    // Speed is measured in docs/benchmarks.md, never asserted here.
 }
 
 /// Builds a real 10,000,000-leaf in-memory tree (about 640 MB) and times proofs.
@@ -230,5 +229,4 @@ fn real_ten_million_leaf_tree() {
     }
     let per = start.elapsed() / 1000;
     eprintln!("prove+verify on a real 10M-leaf tree: {per:?}");
-    assert!(per.as_micros() < 1000);
 }
