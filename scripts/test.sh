@@ -13,6 +13,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$MONBAN_CACHE_DIR/target}"
 export MONBAN_TEST_PG_URL="${MONBAN_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
 export MONBAN_ARTIFACTS_DIR="${MONBAN_ARTIFACTS_DIR:-$MONBAN_CACHE_DIR/artifacts}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Tests that need an installed peer fail, rather than skip, when it is missing.
+export MONBAN_REQUIRE_OSDP=1
+export MONBAN_REQUIRE_FACE_ASSETS=1
 mkdir -p "$CARGO_TARGET_DIR" "$MONBAN_ARTIFACTS_DIR"
 step() { printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 

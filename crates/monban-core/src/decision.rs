@@ -1,15 +1,33 @@
 //! Access decisions: would this credential open this door now, and if not, why.
 //!
-//! [`decide`] is a pure function of a policy view, a request and a time. Each outcome carries a
-//! stable [`ReasonCode`] that screens, reports and the audit log all use.
+//! [`decide`] is a pure function of a policy snapshot, the presence state, a request and a time:
+//! the same inputs always give the same [`Decision`] with the same stable [`ReasonCode`], which
+//! screens, reports, the audit log and the what-if API all use. It never allocates on the
+//! common paths and never waits on anything.
+//!
+//! Checks, in order (the first failing one gives the reason):
+//! 1. the door and credential are known; the credential is active and valid today;
+//! 2. the person is active and valid today; the PIN matches where the door asks for one;
+//! 3. entering: body temperature within the zone's limit (when the reader sends one);
+//! 4. entering: no lockdown of the zone, a zone around it, or its site (leaving is always allowed);
+//! 5. an access group grants the zone being entered on its schedule (holidays, closed days);
+//! 6. interlock: no other door of the door's interlock group is open;
+//! 7. anti-passback of the door's inner zone: the person must be where the door starts
+//!    (hard: refuse and alarm; soft: allow and alarm; timed: only within the time window);
+//! 8. entering: the zone is not full; a visitor has an escort if the zone requires one;
+//! 9. entering a two-person zone: a second, different authorised person within the window.
+//!
+//! A granted exit that leaves one person alone in a never-alone zone carries an alarm.
 
 use jiff::Timestamp;
 
 use crate::coded_enum;
-use crate::credential::{CardId, CredentialKind, CredentialStatus};
+use crate::credential::{CredentialKind, CredentialStatus};
 use crate::event::Direction;
-use crate::model::{within, AccessGroup, Credential, Door, Id, Person, PersonStatus, Zone};
+use crate::model::{within, Id, PersonKind};
+use crate::presence::PresenceState;
 use crate::schedule::ScheduleVerdict;
+use crate::snapshot::{verdict, AntiPassbackMode, CredentialHash, PolicySnapshot};
 
 coded_enum! {
     /// Why a door opened or stayed shut. Codes are stable: they are stored and exported.
@@ -33,6 +51,25 @@ coded_enum! {
         EscortRequired = ("escort_required", "付添いが必要", "escort required"),
         TemperatureOverLimit = ("temperature_over_limit", "体温が基準超過", "temperature over limit"),
         Lockdown = ("lockdown", "ロックダウン中", "lockdown"),
+        UnknownDoor = ("unknown_door", "未登録の扉", "unknown door"),
+    }
+}
+
+coded_enum! {
+    /// Alarms raised at doors and by the controller link. Codes are stable.
+    pub enum AlarmCode {
+        AntiPassback = ("anti_passback", "アンチパスバック違反（共連れの疑い）", "anti-passback violation (possible tailgating)"),
+        NeverAlone = ("never_alone", "管理区域に一人だけ残っています", "one person left alone inside"),
+        TwoPersonFailed = ("two_person_failed", "二人制の不成立", "two-person rule failed"),
+        ForcedOpen = ("forced_open", "こじ開け", "door forced open"),
+        HeldOpen = ("held_open", "開放放置", "door held open"),
+        Tamper = ("tamper", "機器のいたずら", "tamper"),
+        PowerLoss = ("power_loss", "停電", "power lost"),
+        PowerRestored = ("power_restored", "復電", "power restored"),
+        ReaderOffline = ("reader_offline", "読取機オフライン", "reader offline"),
+        ReaderOnline = ("reader_online", "読取機復旧", "reader back online"),
+        TemperatureOverLimit = ("temperature_over_limit", "体温が基準超過", "temperature over limit"),
+        SequenceGap = ("sequence_gap", "イベント番号の欠落", "missing event sequence numbers"),
     }
 }
 
@@ -41,74 +78,74 @@ coded_enum! {
 pub struct Decision {
     pub granted: bool,
     pub reason: ReasonCode,
+    /// The person, when the credential was recognised.
     pub person_id: Option<Id>,
+    pub credential_kind: Option<CredentialKind>,
+    /// For a two-person entry: the first person, who now enters too.
+    pub companion: Option<Id>,
+    /// An alarm to raise with this decision (e.g. soft anti-passback, never alone).
+    pub alarm: Option<AlarmCode>,
 }
 
 impl Decision {
-    fn deny(reason: ReasonCode, person_id: Option<Id>) -> Self {
+    fn deny(reason: ReasonCode, person_id: Option<Id>, kind: Option<CredentialKind>) -> Self {
         Self {
             granted: false,
             reason,
             person_id,
+            credential_kind: kind,
+            companion: None,
+            alarm: None,
         }
     }
 }
 
 /// What was presented at a door.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccessRequest {
     pub door_id: Id,
     pub direction: Direction,
-    pub card: Option<CardId>,
-    /// Whether the PIN typed (if the door asks for one) matched the person's PIN hash; the
-    /// caller compares hashes so this function stays cheap and pure.
+    /// Keyed hash of the card (or face template reference) presented.
+    pub credential: Option<CredentialHash>,
+    /// Whether the PIN typed (if the door asks for one) matched; the caller compares hashes so
+    /// this function stays cheap and pure.
     pub pin_ok: Option<bool>,
+    /// Body temperature in tenths of a degree Celsius, if the reader measured it.
+    pub temperature_dc: Option<i16>,
 }
 
-/// What [`decide`] needs to know about the configured policy.
-pub trait PolicyView {
-    fn door(&self, id: Id) -> Option<&Door>;
-    fn zone(&self, id: Id) -> Option<&Zone>;
-    fn credential_by_card(&self, card: &CardId) -> Option<&Credential>;
-    fn person(&self, id: Id) -> Option<&Person>;
-    /// Access groups the person belongs to.
-    fn groups_of(&self, person_id: Id) -> Vec<&AccessGroup>;
-    /// Verdict of group `group_id`'s schedule at `at`.
-    fn schedule_verdict(&self, group: &AccessGroup, at: Timestamp) -> ScheduleVerdict;
-    /// The calendar day at `at` in the site's time zone.
-    fn local_date(&self, at: Timestamp) -> jiff::civil::Date;
-}
-
-/// Decides one request. Going out through a door needs access to the zone being left
-/// (its `to_zone`) only in the sense of being a known, valid person; going in needs a group
-/// granting the target zone whose schedule allows `at`.
-pub fn decide(policy: &impl PolicyView, req: &AccessRequest, at: Timestamp) -> Decision {
-    let Some(door) = policy.door(req.door_id) else {
-        return Decision::deny(ReasonCode::UnknownCredential, None);
+/// Decides one request. See the [module documentation](self) for the order of checks.
+pub fn decide(
+    snap: &PolicySnapshot,
+    presence: &PresenceState,
+    req: &AccessRequest,
+    at: Timestamp,
+) -> Decision {
+    let Some(door) = snap.door(req.door_id) else {
+        return Decision::deny(ReasonCode::UnknownDoor, None, None);
     };
-    let Some(card) = &req.card else {
-        return Decision::deny(ReasonCode::UnknownCredential, None);
-    };
-    let Some(cred) = policy.credential_by_card(card) else {
-        return Decision::deny(ReasonCode::UnknownCredential, None);
+    let Some(cred) = req.credential.as_ref().and_then(|h| snap.creds.get(h)) else {
+        return Decision::deny(ReasonCode::UnknownCredential, None, None);
     };
     let pid = Some(cred.person_id);
-    let today = policy.local_date(at);
-    match cred.status {
-        CredentialStatus::Active => {}
-        _ => return Decision::deny(ReasonCode::CredentialSuspended, pid),
+    let kind = Some(cred.kind);
+    let deny = |r| Decision::deny(r, pid, kind);
+    let local = snap.local_datetime(at);
+    let today = local.date();
+    if cred.status != CredentialStatus::Active {
+        return deny(ReasonCode::CredentialSuspended);
     }
     if cred.valid_from.is_some_and(|f| today < f) {
-        return Decision::deny(ReasonCode::CredentialNotYetValid, pid);
+        return deny(ReasonCode::CredentialNotYetValid);
     }
     if !within(today, None, cred.valid_until) {
-        return Decision::deny(ReasonCode::CredentialExpired, pid);
+        return deny(ReasonCode::CredentialExpired);
     }
-    let Some(person) = policy.person(cred.person_id) else {
-        return Decision::deny(ReasonCode::UnknownCredential, None);
+    let Some(holder) = snap.holders.get(&cred.person_id) else {
+        return Decision::deny(ReasonCode::UnknownCredential, None, None);
     };
-    if person.status != PersonStatus::Active || !person.is_valid_on(today) {
-        return Decision::deny(ReasonCode::PersonInactive, pid);
+    if !holder.active || !within(today, holder.valid_from, holder.valid_until) {
+        return deny(ReasonCode::PersonInactive);
     }
     if door
         .reader_mode
@@ -116,41 +153,148 @@ pub fn decide(policy: &impl PolicyView, req: &AccessRequest, at: Timestamp) -> D
         .contains(&CredentialKind::Pin)
         && req.pin_ok != Some(true)
     {
-        return Decision::deny(ReasonCode::WrongPin, pid);
+        return deny(ReasonCode::WrongPin);
     }
+    let inner = snap.zone(door.to_zone_id);
     let target = match req.direction {
         Direction::In => Some(door.to_zone_id),
         Direction::Out => door.from_zone_id,
     };
-    let Some(target) = target else {
-        // Leaving the site: always allowed for a valid person.
-        return Decision {
-            granted: true,
-            reason: ReasonCode::Granted,
-            person_id: pid,
-        };
-    };
-    let mut best = ReasonCode::NoAccessGroup;
-    for g in policy.groups_of(person.id) {
-        if !g.zone_ids.contains(&target) {
-            continue;
+    let entering = req.direction == Direction::In;
+    if entering {
+        if let (Some(t), Some(z)) = (req.temperature_dc, inner) {
+            if t > z.rules.max_temperature_dc {
+                let mut d = deny(ReasonCode::TemperatureOverLimit);
+                d.alarm = Some(AlarmCode::TemperatureOverLimit);
+                return d;
+            }
         }
-        match policy.schedule_verdict(g, at) {
-            ScheduleVerdict::Allowed => {
-                return Decision {
-                    granted: true,
-                    reason: ReasonCode::Granted,
-                    person_id: pid,
+        if snap.locked_down(door.to_zone_id) {
+            return deny(ReasonCode::Lockdown);
+        }
+    }
+    // Schedule: needed to enter any zone (also the outer zone when leaving an inner one).
+    if let Some(target) = target {
+        let mut best = ReasonCode::NoAccessGroup;
+        let mut allowed = false;
+        for g in snap.holder_groups(holder) {
+            if !g.zone_ids.contains(&target) {
+                continue;
+            }
+            match verdict(snap, g, at, local) {
+                ScheduleVerdict::Allowed => {
+                    allowed = true;
+                    break;
+                }
+                ScheduleVerdict::Holiday => best = ReasonCode::Holiday,
+                ScheduleVerdict::CompanyClosed => best = ReasonCode::CompanyClosed,
+                ScheduleVerdict::OutsideSchedule => {
+                    if best == ReasonCode::NoAccessGroup {
+                        best = ReasonCode::OutsideSchedule
+                    }
                 }
             }
-            ScheduleVerdict::Holiday => best = ReasonCode::Holiday,
-            ScheduleVerdict::CompanyClosed => best = ReasonCode::CompanyClosed,
-            ScheduleVerdict::OutsideSchedule => {
-                if best == ReasonCode::NoAccessGroup {
-                    best = ReasonCode::OutsideSchedule
+        }
+        // Leaving is never refused for want of a schedule into the outer zone when the person
+        // may be there at all; entering is.
+        if !allowed && (entering || best == ReasonCode::NoAccessGroup) {
+            return deny(best);
+        }
+    }
+    if snap
+        .interlocked_with(door)
+        .iter()
+        .any(|d| *d != door.id && presence.door_open(*d))
+    {
+        return deny(ReasonCode::InterlockBusy);
+    }
+    let mut alarm = None;
+    if let Some(z) = inner {
+        let expected = if entering {
+            door.from_zone_id
+        } else {
+            Some(door.to_zone_id)
+        };
+        let mode = z.rules.anti_passback;
+        if mode != AntiPassbackMode::Off && !presence.is_forgiven(cred.person_id) {
+            let w = presence.whereabouts(cred.person_id);
+            let actual = w.and_then(|w| w.zone_id);
+            let fresh = match (mode, w) {
+                (AntiPassbackMode::Timed, Some(w)) => {
+                    at.as_second() - w.since.as_second() < i64::from(z.rules.anti_passback_secs)
+                }
+                (AntiPassbackMode::Timed, None) => false,
+                _ => true,
+            };
+            if actual != expected && fresh {
+                if mode == AntiPassbackMode::Soft {
+                    alarm = Some(AlarmCode::AntiPassback);
+                } else {
+                    let mut d = deny(ReasonCode::AntiPassback);
+                    d.alarm = Some(AlarmCode::AntiPassback);
+                    return d;
                 }
             }
         }
     }
-    Decision::deny(best, pid)
+    let mut companion = None;
+    if entering {
+        if let Some(z) = inner {
+            if z.occupancy_limit
+                .is_some_and(|l| presence.occupancy(z.id) >= l)
+            {
+                return deny(ReasonCode::ZoneFull);
+            }
+            if z.rules.escort_required && holder.kind == PersonKind::Visitor {
+                let escorted = presence.recent_entry(door.id).is_some_and(|r| {
+                    r.kind == PersonKind::Employee
+                        && r.person_id != cred.person_id
+                        && within_secs(r.at, at, z.rules.escort_window_secs)
+                });
+                if !escorted {
+                    return deny(ReasonCode::EscortRequired);
+                }
+            }
+            if z.rules.two_person {
+                match presence.pending(door.id) {
+                    Some(p) if within_secs(p.at, at, z.rules.two_person_window_secs) => {
+                        if p.person_id == cred.person_id {
+                            let mut d = deny(ReasonCode::TwoPersonFailed);
+                            d.alarm = Some(AlarmCode::TwoPersonFailed);
+                            return d;
+                        }
+                        if z.occupancy_limit
+                            .is_some_and(|l| presence.occupancy(z.id) + 1 >= l)
+                        {
+                            return deny(ReasonCode::ZoneFull);
+                        }
+                        companion = Some(p.person_id);
+                    }
+                    _ => return deny(ReasonCode::TwoPersonPending),
+                }
+            }
+        }
+    } else if let Some(z) = inner {
+        if z.rules.never_alone_alarm
+            && presence.occupancy(z.id) == 2
+            && presence
+                .whereabouts(cred.person_id)
+                .is_some_and(|w| w.zone_id == Some(z.id))
+        {
+            alarm = alarm.or(Some(AlarmCode::NeverAlone));
+        }
+    }
+    Decision {
+        granted: true,
+        reason: ReasonCode::Granted,
+        person_id: pid,
+        credential_kind: kind,
+        companion,
+        alarm,
+    }
+}
+
+fn within_secs(then: Timestamp, now: Timestamp, secs: u32) -> bool {
+    let d = now.as_microsecond() - then.as_microsecond();
+    (0..=i64::from(secs) * 1_000_000).contains(&d)
 }

@@ -10,16 +10,20 @@ pub mod event;
 pub mod holiday;
 pub mod model;
 pub mod operator;
+pub mod presence;
 pub mod schedule;
 pub mod snapshot;
 pub mod text;
 
 pub use credential::{CardId, CredentialKind, CredentialStatus, Pin};
-pub use decision::{decide, AccessRequest, Decision, PolicyView, ReasonCode};
+pub use decision::{decide, AccessRequest, AlarmCode, Decision, ReasonCode};
 pub use event::{AccessEvent, Direction};
 pub use model::{
     AccessGroup, Credential, Door, Person, PersonKind, PersonStatus, ReaderMode, Site, Zone,
     ZoneClass,
 };
 pub use operator::{Operator, OperatorRole};
-pub use snapshot::PolicySnapshot;
+pub use presence::PresenceState;
+pub use snapshot::{
+    AntiPassbackMode, CredentialHash, PolicyData, PolicySnapshot, SnapshotError, ZoneRules,
+};

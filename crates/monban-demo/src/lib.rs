@@ -2,25 +2,25 @@
 //!
 //! [`seed`] creates a small office — エントランス, 執務室, 取扱区域 and 管理区域 (the server
 //! rack) — with 30 employees, their IC cards and PINs, and access groups on schedules.
-//! [`Simulator`] then walks people through the doors, deciding each attempt with the same
-//! decision engine the doors use, and records every event through the server so it shows up
-//! on screen at once.
+//! [`start_controllers`] runs the office's doors through real controller agents (in-process,
+//! enrolled with the server's gateway over TLS, each with its own journal), and [`Simulator`]
+//! walks people through those simulated doors: the agents decide, journal and upload, and the
+//! server stores each event once and shows it on screen.
 
 use std::time::Duration;
 
 use jiff::Timestamp;
+use monban_controller::{Agent, SimDoor, SimDoorHandle};
 use monban_core::schedule::{DayKind, Schedule, TimeWindow};
-use monban_core::text::Code;
 use monban_core::{
-    decide, AccessRequest, CardId, CredentialKind, CredentialStatus, Direction, PersonKind,
-    PersonStatus, PolicySnapshot, ReaderMode, ZoneClass,
+    CardId, CredentialKind, CredentialStatus, Direction, PersonKind, PersonStatus, ReaderMode,
+    ZoneClass,
 };
 use monban_server::password;
 use monban_server::AppState;
-use monban_store::events::NewAccessEvent;
 use monban_store::facility::{self, DoorInput, SiteInput, ZoneInput};
 use monban_store::people::{self, AccessGroupInput, CredentialInput, PersonInput};
-use monban_store::{events, Store, StoreError};
+use monban_store::{controllers, events, Store, StoreError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -275,18 +275,81 @@ pub async fn seed(store: &Store) -> Result<bool, DemoError> {
     Ok(true)
 }
 
-/// Walks demo employees through the office's doors.
+/// Names of the demo's door controllers and the doors (by name) each runs.
+const CONTROLLERS: &[(&str, &[&str])] = &[
+    ("デモ制御盤A（玄関・執務室）", &["正面玄関", "執務室入口"]),
+    (
+        "デモ制御盤B（取扱区域・サーバーラック）",
+        &["取扱区域扉", "サーバーラック扉"],
+    ),
+];
+
+/// Starts the demo's door controllers as real agents (in-process tasks), each enrolled with
+/// the running gateway, with its journal under `data_dir/controllers/`. Returns the simulated
+/// doors to drive.
+pub async fn start_controllers(
+    state: &AppState,
+    data_dir: &std::path::Path,
+) -> Result<Vec<SimDoorHandle>, DemoError> {
+    let store = &state.store;
+    state.controllers.ready(store).await?;
+    let doors = facility::list_doors(store, None).await?;
+    let existing = controllers::list_controllers(store).await?;
+    let mut handles = Vec::new();
+    for (n, (name, door_names)) in CONTROLLERS.iter().enumerate() {
+        let ids: Vec<i64> = doors
+            .iter()
+            .filter(|d| door_names.contains(&d.name.as_str()))
+            .map(|d| d.id)
+            .collect();
+        let mut w = store.begin_write().await?;
+        let (id, token) = match existing.iter().find(|c| c.name == *name) {
+            Some(c) => (
+                c.id,
+                controllers::rotate_token(&mut w, c.id, monban_proto::token_hash).await?,
+            ),
+            None => {
+                let (c, t) =
+                    controllers::create_controller(&mut w, name, &ids, monban_proto::token_hash)
+                        .await?;
+                (c.id, t)
+            }
+        };
+        w.commit().await?;
+        let e = state
+            .controllers
+            .enrolment(store, data_dir, id, token, None)
+            .await
+            .map_err(|e| DemoError::Seed(e.to_string()))?;
+        let dir = data_dir.join("controllers").join(format!("{}", n + 1));
+        monban_controller::enrol(&dir, &e.to_code(), None)
+            .map_err(|e| DemoError::Seed(e.to_string()))?;
+        let agent = Agent::open(&dir).map_err(|e| DemoError::Seed(e.to_string()))?;
+        tokio::spawn(agent.clone().run_link());
+        for d in &ids {
+            let (door, handle) = SimDoor::new(*d);
+            tokio::spawn(agent.clone().run_door(door));
+            handles.push(handle);
+        }
+    }
+    Ok(handles)
+}
+
+/// Walks demo employees through the office's doors: each attempt is a card (and PIN) presented
+/// at a simulated door run by a real controller agent, which decides, journals and uploads it.
 pub struct Simulator {
     state: AppState,
+    doors: Vec<SimDoorHandle>,
     rng: StdRng,
     interval: Duration,
 }
 
 impl Simulator {
-    /// A simulator that makes one attempt every `interval`.
-    pub fn new(state: AppState, interval: Duration) -> Self {
+    /// A simulator that makes one attempt every `interval` at the given doors.
+    pub fn new(state: AppState, doors: Vec<SimDoorHandle>, interval: Duration) -> Self {
         Self {
             state,
+            doors,
             rng: StdRng::from_entropy(),
             interval,
         }
@@ -303,25 +366,9 @@ impl Simulator {
         }
     }
 
-    async fn snapshot(&self) -> Result<PolicySnapshot, DemoError> {
-        let s = &self.state.store;
-        let tz = jiff::tz::TimeZone::get(facility::DEFAULT_TIME_ZONE)
-            .map_err(|e| DemoError::Seed(e.to_string()))?;
-        PolicySnapshot::new(
-            tz,
-            facility::list_doors(s, None).await?,
-            facility::list_zones(s, None).await?,
-            people::list_persons(s, None, 10_000, 0).await?,
-            people::list_credentials(s, None).await?,
-            people::list_access_groups(s).await?,
-        )
-        .map_err(|e| DemoError::Seed(e.to_string()))
-    }
-
     /// One attempt at one door.
     pub async fn step(&mut self) -> Result<(), DemoError> {
         let store = self.state.store.clone();
-        let snap = self.snapshot().await?;
         let persons = people::list_persons(&store, None, EMPLOYEES as i64, 0).await?;
         if persons.is_empty() {
             return Ok(());
@@ -332,7 +379,7 @@ impl Simulator {
         let here = events::presence_of(&store, person.id)
             .await?
             .and_then(|p| p.zone_id);
-        // Doors into the zone the person is in lead out; doors out of it lead further in.
+        // Doors out of the zone the person is in lead further in; doors into it lead out.
         let mut options: Vec<(&monban_core::Door, Direction)> = Vec::new();
         for d in &doors {
             if d.from_zone_id == here {
@@ -345,60 +392,30 @@ impl Simulator {
         if options.is_empty() {
             return Ok(());
         }
-        // People mostly move inward during the day and outward when they are deep inside.
         let (door, direction) = options[self.rng.gen_range(0..options.len())];
-        let unknown_card = self.rng.gen_bool(0.04);
-        let card_text = if unknown_card {
+        let Some(handle) = self.doors.iter().find(|h| h.door_id == door.id) else {
+            return Ok(());
+        };
+        let card = if self.rng.gen_bool(0.04) {
             "04A1B2C3".to_string()
         } else {
             demo_card(i)
         };
-        let card =
-            CardId::parse("card_id", &card_text).map_err(|e| DemoError::Seed(e.to_string()))?;
-        let pin_ok = if door
+        let pin = if door
             .reader_mode
             .required_kinds()
             .contains(&CredentialKind::Pin)
         {
-            let typed = if self.rng.gen_bool(0.05) {
+            Some(if self.rng.gen_bool(0.05) {
                 "0000".to_string()
             } else {
                 demo_pin(i)
-            };
-            let creds = people::list_credentials(&store, Some(person.id)).await?;
-            Some(
-                creds
-                    .iter()
-                    .filter_map(|c| c.pin_hash.as_deref())
-                    .any(|h| password::verify(&typed, h)),
-            )
+            })
         } else {
             None
         };
-        let req = AccessRequest {
-            door_id: door.id,
-            direction,
-            card: Some(card),
-            pin_ok,
-        };
-        let now = Timestamp::now();
-        let d = decide(&snap, &req, now);
-        let ev = NewAccessEvent {
-            occurred_at: now,
-            door_id: door.id,
-            direction,
-            person_id: d.person_id,
-            credential_kind: Some(CredentialKind::Card),
-            granted: d.granted,
-            reason: d.reason,
-            source: "simulator".into(),
-            source_seq: None,
-        };
-        self.state
-            .record_access_event(&ev)
-            .await
-            .map_err(|e| DemoError::Seed(e.to_string()))?;
-        tracing::debug!(door = %door.name, reason = d.reason.code(), "simulated");
+        handle.present_card(direction, &card, pin.as_deref()).await;
+        tracing::debug!(door = %door.name, "simulated");
         Ok(())
     }
 }

@@ -1,1 +1,347 @@
-//! x
+//! Wire types of the controller link, versioned, and the two pieces of cryptography both ends
+//! must agree on: keyed credential hashes and signed policy snapshots.
+//!
+//! The link carries length-prefixed JSON frames (a 4-byte big-endian length, then the message)
+//! inside TLS. A controller speaks [`ControllerMsg`], the server [`ServerMsg`]. Each controller
+//! message after `hello` carries a `msg_id` that must increase; a repeated or older one is
+//! refused as a replay. Door records carry the controller's own sequence number (`seq`, from 1,
+//! without gaps), on which the server stores each record exactly once.
+
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use hmac::{Hmac, Mac};
+use monban_core::model::Id;
+use monban_core::{AlarmCode, CredentialHash, CredentialKind, Direction, PolicyData, ReasonCode};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Version of the link protocol.
+pub const PROTO_VERSION: u32 = 1;
+/// Largest frame a controller may send (a batch of records).
+pub const MAX_CONTROLLER_FRAME: usize = 1024 * 1024;
+/// Largest frame the server may send (a snapshot of a large deployment).
+pub const MAX_SERVER_FRAME: usize = 256 * 1024 * 1024;
+/// Most records in one upload batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    #[error("スナップショットの署名が正しくありません。サーバーの公開鍵と登録をご確認ください / the snapshot signature does not verify; check the server key and the enrolment")]
+    BadSignature,
+    #[error("スナップショットの形式が正しくありません: {0} / malformed snapshot: {0}")]
+    Malformed(String),
+    #[error("登録コードが正しくありません: {0}。サーバーで新しい登録コードを発行してください / invalid enrolment code: {0}; issue a new one on the server")]
+    BadCode(String),
+}
+
+/// Computes the keyed hash of a credential value: HMAC-SHA256 under the deployment key over
+/// `kind:value` (a card's normalised hex ID, or a face template reference).
+pub fn credential_hash(key: &[u8], kind: CredentialKind, value: &str) -> CredentialHash {
+    use monban_core::text::Code;
+    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(m) => m,
+        // HMAC accepts keys of any length; this arm is never taken.
+        Err(_) => return CredentialHash([0; 32]),
+    };
+    mac.update(kind.code().as_bytes());
+    mac.update(b":");
+    mac.update(value.as_bytes());
+    CredentialHash(mac.finalize().into_bytes().into())
+}
+
+/// A policy snapshot as sent and stored: the JSON of a [`PolicyData`], and an Ed25519 signature
+/// over exactly those bytes, by the server's snapshot key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SignedSnapshot {
+    pub version: u64,
+    /// JSON of the [`PolicyData`], base64.
+    pub payload: String,
+    /// Ed25519 signature over the decoded payload, base64.
+    pub signature: String,
+}
+
+impl SignedSnapshot {
+    /// Serialises and signs `data`.
+    pub fn sign(data: &PolicyData, key: &SigningKey) -> Result<Self, ProtoError> {
+        let bytes = serde_json::to_vec(data).map_err(|e| ProtoError::Malformed(e.to_string()))?;
+        let sig = key.sign(&bytes);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Ok(Self {
+            version: data.version,
+            payload: b64.encode(&bytes),
+            signature: b64.encode(sig.to_bytes()),
+        })
+    }
+
+    /// Verifies the signature with `key` and returns the policy. Refuses anything unsigned,
+    /// wrongly signed, or whose version differs from the signed content.
+    pub fn verify(&self, key: &VerifyingKey) -> Result<PolicyData, ProtoError> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let bytes = b64
+            .decode(&self.payload)
+            .map_err(|e| ProtoError::Malformed(e.to_string()))?;
+        let sig = b64
+            .decode(&self.signature)
+            .map_err(|_| ProtoError::BadSignature)?;
+        let sig =
+            ed25519_dalek::Signature::from_slice(&sig).map_err(|_| ProtoError::BadSignature)?;
+        key.verify(&bytes, &sig)
+            .map_err(|_| ProtoError::BadSignature)?;
+        let data: PolicyData =
+            serde_json::from_slice(&bytes).map_err(|e| ProtoError::Malformed(e.to_string()))?;
+        if data.version != self.version {
+            return Err(ProtoError::Malformed("version mismatch".into()));
+        }
+        Ok(data)
+    }
+}
+
+/// What a controller journals and uploads: one door record with its sequence number.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DoorRecord {
+    /// Per-controller sequence number, from 1, without gaps.
+    pub seq: u64,
+    /// Controller clock, µs since the Unix epoch.
+    pub at_us: i64,
+    pub body: RecordBody,
+}
+
+/// The content of a [`DoorRecord`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecordBody {
+    /// An access decision.
+    Access {
+        door_id: Id,
+        direction: Direction,
+        person_id: Option<Id>,
+        credential_kind: Option<CredentialKind>,
+        granted: bool,
+        reason: ReasonCode,
+        /// An alarm raised with the decision.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alarm: Option<AlarmCode>,
+        /// Version of the snapshot that decided.
+        snapshot_version: u64,
+    },
+    /// A door or controller alarm.
+    Alarm {
+        door_id: Option<Id>,
+        code: AlarmCode,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        person_id: Option<Id>,
+        #[serde(default)]
+        detail: String,
+    },
+}
+
+/// Where a person is, as the server tells controllers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PresenceEntry {
+    pub person_id: Id,
+    pub zone_id: Option<Id>,
+    pub since_us: i64,
+}
+
+/// Messages from a controller.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ControllerMsg {
+    /// First message: who I am and what I have.
+    Hello {
+        proto: u32,
+        controller_id: Id,
+        token: String,
+        snapshot_version: u64,
+        /// Highest sequence number journaled.
+        journal_head: u64,
+    },
+    /// A batch of journaled records, in sequence order.
+    Records {
+        msg_id: u64,
+        records: Vec<DoorRecord>,
+    },
+    /// Keep-alive.
+    Ping { msg_id: u64 },
+}
+
+/// Messages from the server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// Hello accepted.
+    Welcome {
+        proto: u32,
+        controller_id: Id,
+        doors: Vec<Id>,
+        /// Highest sequence number the server has stored for this controller.
+        stored_seq: u64,
+    },
+    /// Hello refused (unknown or revoked controller, bad token, wrong protocol).
+    Refused { code: String, message: String },
+    /// A new policy snapshot.
+    Snapshot { snapshot: SignedSnapshot },
+    /// Every record in the batch `msg_id` is stored (or was stored before).
+    Ack { msg_id: u64, upto_seq: u64 },
+    /// Presence: everyone's whereabouts (`full`) or changes.
+    Presence {
+        full: bool,
+        entries: Vec<PresenceEntry>,
+    },
+    /// An operator forgave a person's anti-passback violation.
+    Forgive { person_id: Id },
+    /// A message was rejected; the link stays up.
+    Error {
+        msg_id: Option<u64>,
+        code: String,
+        message: String,
+    },
+    /// Reply to a ping.
+    Pong { msg_id: u64 },
+}
+
+/// What a controller needs to join: the gateway, its credential and the server's keys.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Enrolment {
+    /// `host:port` of the controller gateway.
+    pub gateway: String,
+    pub controller_id: Id,
+    /// Secret; the server keeps only its SHA-256.
+    pub token: String,
+    /// SHA-256 of the gateway's TLS certificate (DER), hex.
+    pub cert_sha256: String,
+    /// The server's Ed25519 snapshot key, hex.
+    pub snapshot_key: String,
+}
+
+/// Prefix of enrolment codes.
+pub const CODE_PREFIX: &str = "mbc1.";
+
+impl Enrolment {
+    /// The code an operator copies to the controller.
+    pub fn to_code(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        format!(
+            "{CODE_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+        )
+    }
+
+    /// Reads a code made by [`Enrolment::to_code`].
+    pub fn from_code(code: &str) -> Result<Self, ProtoError> {
+        let body = code
+            .trim()
+            .strip_prefix(CODE_PREFIX)
+            .ok_or_else(|| ProtoError::BadCode(format!("must start with {CODE_PREFIX}")))?;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|e| ProtoError::BadCode(e.to_string()))?;
+        serde_json::from_slice(&json).map_err(|e| ProtoError::BadCode(e.to_string()))
+    }
+
+    /// The snapshot key.
+    pub fn verifying_key(&self) -> Result<VerifyingKey, ProtoError> {
+        let b = hex::decode(&self.snapshot_key).map_err(|e| ProtoError::BadCode(e.to_string()))?;
+        let arr: [u8; 32] = b
+            .try_into()
+            .map_err(|_| ProtoError::BadCode("snapshot key must be 32 bytes".into()))?;
+        VerifyingKey::from_bytes(&arr).map_err(|e| ProtoError::BadCode(e.to_string()))
+    }
+}
+
+/// SHA-256 of a controller token, hex: what the server stores.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Reads one frame's length prefix.
+pub fn frame_len(prefix: [u8; 4]) -> usize {
+    u32::from_be_bytes(prefix) as usize
+}
+
+/// Encodes a message as a frame.
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let body = serde_json::to_vec(msg)?;
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn data() -> PolicyData {
+        PolicyData {
+            version: 7,
+            built_at_us: 0,
+            time_zone: "Asia/Tokyo".into(),
+            credential_key: "00".into(),
+            zones: vec![],
+            doors: vec![],
+            holders: vec![],
+            credentials: vec![],
+            groups: vec![],
+            lockdown_zones: vec![],
+            lockdown_sites: vec![],
+        }
+    }
+
+    #[test]
+    fn signed_snapshot_verifies_and_tampering_is_refused() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let s = SignedSnapshot::sign(&data(), &key).unwrap();
+        assert_eq!(s.verify(&key.verifying_key()).unwrap().version, 7);
+        let other = SigningKey::from_bytes(&[8u8; 32]);
+        assert!(matches!(
+            s.verify(&other.verifying_key()),
+            Err(ProtoError::BadSignature)
+        ));
+        let mut d = data();
+        d.version = 8;
+        let forged = SignedSnapshot {
+            payload: base64::engine::general_purpose::STANDARD
+                .encode(serde_json::to_vec(&d).unwrap()),
+            ..s.clone()
+        };
+        assert!(forged.verify(&key.verifying_key()).is_err());
+        let unsigned = SignedSnapshot {
+            signature: String::new(),
+            ..s
+        };
+        assert!(unsigned.verify(&key.verifying_key()).is_err());
+    }
+
+    #[test]
+    fn credential_hashes_are_keyed() {
+        let a = credential_hash(b"k1", CredentialKind::Card, "0102");
+        assert_eq!(a, credential_hash(b"k1", CredentialKind::Card, "0102"));
+        assert_ne!(a, credential_hash(b"k2", CredentialKind::Card, "0102"));
+        assert_ne!(a, credential_hash(b"k1", CredentialKind::Face, "0102"));
+    }
+
+    #[test]
+    fn enrolment_code_round_trips() {
+        let e = Enrolment {
+            gateway: "127.0.0.1:7443".into(),
+            controller_id: 3,
+            token: "t".into(),
+            cert_sha256: "ab".into(),
+            snapshot_key: hex::encode([1u8; 32]),
+        };
+        assert_eq!(Enrolment::from_code(&e.to_code()).unwrap(), e);
+        assert!(Enrolment::from_code("nope").is_err());
+    }
+
+    #[test]
+    fn unknown_message_fields_are_refused() {
+        assert!(serde_json::from_str::<ControllerMsg>(r#"{"type":"ping","msg_id":1}"#).is_ok());
+        assert!(
+            serde_json::from_str::<ControllerMsg>(r#"{"type":"ping","msg_id":1,"x":2}"#).is_err()
+        );
+        assert!(serde_json::from_str::<ControllerMsg>(r#"{"type":"nope"}"#).is_err());
+    }
+}

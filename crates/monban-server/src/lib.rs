@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod gateway;
 pub mod password;
 pub mod state;
 mod web;

@@ -45,6 +45,12 @@ pub struct AppState {
     throttle: Arc<Mutex<HashMap<IpAddr, (u32, Instant)>>>,
     /// Signs audit-log checkpoints; `None` when no signing key is configured.
     pub checkpointer: Option<Arc<crate::audit::Checkpointer>>,
+    /// Door controllers: current snapshot, pushes to connected controllers.
+    pub controllers: crate::gateway::Hub,
+    /// The My Number vault; locked until [`AppState::with_vault`] gives an opened one.
+    pub vault: monban_vault::Vault,
+    /// Face recognition (models and template key); `None` when the models are not installed.
+    pub face: Option<Arc<monban_face::FaceService>>,
 }
 
 /// Length of the per-address login throttle window.
@@ -54,19 +60,48 @@ impl AppState {
     /// New state over an open store.
     pub fn new(store: Store, config: ServerConfig) -> Self {
         let (events_tx, _) = broadcast::channel(1024);
+        let store_for_vault = store.clone();
         Self {
             store,
             config: Arc::new(config),
             events_tx,
             throttle: Arc::new(Mutex::new(HashMap::new())),
             checkpointer: None,
+            controllers: crate::gateway::Hub::new(),
+            vault: monban_vault::Vault::locked(
+                store_for_vault,
+                "鍵が設定されていません / no master key configured",
+            ),
+            face: None,
         }
+    }
+
+    /// Uses an opened vault (see `monban_vault::Vault::open`).
+    pub fn with_vault(mut self, vault: monban_vault::Vault) -> Self {
+        self.vault = vault;
+        self
+    }
+
+    /// Enables face enrollment with loaded models (see `monban_face::FaceService::open`).
+    pub fn with_face(mut self, face: monban_face::FaceService) -> Self {
+        self.face = Some(Arc::new(face));
+        self
     }
 
     /// Adds the audit-log checkpoint signer.
     pub fn with_checkpointer(mut self, c: crate::audit::Checkpointer) -> Self {
         self.checkpointer = Some(Arc::new(c));
         self
+    }
+
+    /// Sends an already stored event to live subscribers.
+    pub fn publish(&self, view: EventView) {
+        let _ = self.events_tx.send(view);
+    }
+
+    /// Whether anyone listens to live events (names are resolved only then).
+    pub fn has_subscribers(&self) -> bool {
+        self.events_tx.receiver_count() > 0
     }
 
     /// Subscribes to live access events.

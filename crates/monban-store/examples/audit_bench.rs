@@ -28,7 +28,10 @@ async fn main() {
         target: format!("door:{}", i % 1000),
         outcome: "ok".into(),
         device_time: Some(jiff::Timestamp::now()),
-        details: vec![("direction".into(), "in".into()), ("event_id".into(), i.to_string())],
+        details: vec![
+            ("direction".into(), "in".into()),
+            ("event_id".into(), i.to_string()),
+        ],
         ..AuditRecord::default()
     };
     let start = Instant::now();
@@ -46,7 +49,10 @@ async fn main() {
     }
     let secs = start.elapsed().as_secs_f64();
     eprintln!();
-    println!("{backend}: appended {total} leaves in batches of {batch}: {secs:.2} s, {:.0} leaves/s", total as f64 / secs);
+    println!(
+        "{backend}: appended {total} leaves in batches of {batch}: {secs:.2} s, {:.0} leaves/s",
+        total as f64 / secs
+    );
 
     let (size, root) = audit::head(&store).await.unwrap();
     let n = 1000u64;

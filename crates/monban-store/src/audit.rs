@@ -219,7 +219,10 @@ pub async fn append_batch(
     let server_time = now.as_microsecond();
     let mut seq = size as i64;
     for chunk in leaves.chunks(ROWS) {
-        let sql = multi_insert("INSERT INTO audit_leaves (seq, leaf, server_time) VALUES ", chunk.len());
+        let sql = multi_insert(
+            "INSERT INTO audit_leaves (seq, leaf, server_time) VALUES ",
+            chunk.len(),
+        );
         let mut q = sqlx::query(&sql);
         for leaf in chunk {
             q = q.bind(seq).bind(leaf.clone()).bind(server_time);
@@ -228,10 +231,16 @@ pub async fn append_batch(
         q.execute(w.conn()).await?;
     }
     for chunk in plan.nodes.chunks(ROWS) {
-        let sql = multi_insert("INSERT INTO audit_nodes (level, idx, hash) VALUES ", chunk.len());
+        let sql = multi_insert(
+            "INSERT INTO audit_nodes (level, idx, hash) VALUES ",
+            chunk.len(),
+        );
         let mut q = sqlx::query(&sql);
         for (id, hash) in chunk {
-            q = q.bind(i64::from(id.level)).bind(id.index as i64).bind(hash.to_vec());
+            q = q
+                .bind(i64::from(id.level))
+                .bind(id.index as i64)
+                .bind(hash.to_vec());
         }
         q.execute(w.conn()).await?;
     }

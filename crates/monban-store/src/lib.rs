@@ -10,6 +10,7 @@
 //! audit log's entries are appended in the same transaction as the change they record.
 
 pub mod audit;
+pub mod controllers;
 mod error;
 pub mod events;
 pub mod facility;

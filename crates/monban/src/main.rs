@@ -3,7 +3,10 @@
 
 mod admin;
 mod audit_cmd;
+mod controller_cmd;
+mod face_cmd;
 mod settings;
+mod vault_cmd;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -46,6 +49,18 @@ enum Command {
     /// 監査ログ（書き出し・検証・検査） / the audit log: export, verify, check
     #[command(subcommand)]
     Audit(audit_cmd::AuditCmd),
+    /// 顔認証（評価・登録・速度測定） / face recognition: evaluate, enroll, benchmark
+    #[command(subcommand)]
+    Face(face_cmd::FaceCmd),
+    /// OSDPリーダー（鍵の設置・更新、シミュレーション） / OSDP readers: install or rotate keys, simulate a door
+    #[command(subcommand)]
+    Osdp(monban_osdp::cli::OsdpCmd),
+    /// 扉コントローラー（登録・実行・状態） / door controller agent: enrol, run, status
+    #[command(subcommand)]
+    Controller(controller_cmd::ControllerCmd),
+    /// マイナンバー保管庫（鍵更新・台帳・削除予定・設定） / My Number vault: key rotation, ledger, due for deletion, settings
+    #[command(subcommand)]
+    Vault(vault_cmd::VaultCmd),
     /// OpenAPI文書を出力する / print the OpenAPI document
     Openapi,
     /// バージョンを表示する / print the version
@@ -123,6 +138,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Credential(c) => admin::credential(c).await,
         Command::Operator(c) => admin::operator(c).await,
         Command::Audit(c) => audit_cmd::run(c).await,
+        Command::Face(c) => face_cmd::run(c).await,
+        Command::Osdp(c) => monban_osdp::cli::run(c)
+            .await
+            .map_err(|e| CliError::Other(e.to_string())),
+        Command::Controller(c) => controller_cmd::run(c).await,
+        Command::Vault(c) => vault_cmd::run(c).await,
         Command::Openapi => {
             let doc = monban_server::api::openapi();
             let json = doc
@@ -206,7 +227,10 @@ async fn serve(s: Settings) -> Result<(), CliError> {
         env!("CARGO_PKG_VERSION")
     );
     println!("URL: http://{}/", bound.local_addr());
-    let state = with_audit(AppState::new(store, s.server_config()), &s)?;
+    let vault = vault_cmd::open_vault(&store, &s).await?;
+    let state = with_audit(AppState::new(store, s.server_config()), &s)?.with_vault(vault);
+    let state = face_cmd::with_face(state, &s).await;
+    start_gateway(&state, &s, false).await?;
     bound.serve(state, shutdown_signal()).await?;
     Ok(())
 }
@@ -229,12 +253,42 @@ async fn demo(s: Settings, interval: Duration) -> Result<(), CliError> {
     }
     let pw = admin::reset_demo_admin(&store).await?;
     let bound = Bound::bind(s.bind).await?;
-    let state = with_audit(AppState::new(store, s.server_config()), &s)?;
-    tokio::spawn(monban_demo::Simulator::new(state.clone(), interval).run());
+    let vault = vault_cmd::open_vault(&store, &s).await?;
+    let state = with_audit(AppState::new(store, s.server_config()), &s)?.with_vault(vault);
+    start_gateway(&state, &s, true).await?;
+    let doors = monban_demo::start_controllers(&state, &s.data_dir).await?;
+    tokio::spawn(monban_demo::Simulator::new(state.clone(), doors, interval).run());
     println!("門番 Monban デモを起動しました / demo started");
     println!("URL: http://{}/", bound.local_addr());
     println!("ログイン / login: admin / {pw}");
     println!("終了するには Ctrl+C / press Ctrl+C to stop");
     bound.serve(state, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Starts the controller gateway on MONBAN_GATEWAY_BIND; by default on the HTTP address's host
+/// with the next port (any free port when the HTTP port is 0, and always for the demo).
+async fn start_gateway(state: &AppState, s: &Settings, demo: bool) -> Result<(), CliError> {
+    let addr = match std::env::var("MONBAN_GATEWAY_BIND") {
+        Ok(v) => v.parse().map_err(|_| {
+            CliError::Settings(format!(
+                "MONBAN_GATEWAY_BIND「{v}」が正しくありません。例: 127.0.0.1:7443 / invalid MONBAN_GATEWAY_BIND {v:?}; use e.g. 127.0.0.1:7443"
+            ))
+        })?,
+        Err(_) => {
+            let mut a = s.bind;
+            let port = if demo || a.port() == 0 {
+                0
+            } else {
+                a.port().saturating_add(1)
+            };
+            a.set_port(port);
+            a
+        }
+    };
+    // Logged (stderr) by the gateway itself; stdout after the URL line is left alone.
+    monban_server::gateway::start(state.clone(), addr, Duration::from_secs(5))
+        .await
+        .map_err(|e| CliError::Other(e.to_string()))?;
     Ok(())
 }

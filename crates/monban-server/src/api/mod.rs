@@ -3,10 +3,13 @@
 
 mod audit_routes;
 mod auth_routes;
+mod controllers;
+mod face;
 mod facility;
 mod monitor;
 mod operators;
 mod people;
+mod vault;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
@@ -41,6 +44,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
         (name = "people", description = "人物・認証情報・権限グループ / persons, credentials, access groups"),
         (name = "operators", description = "オペレーター / operator accounts"),
         (name = "monitor", description = "在室状況・イベント / presence and events"),
+        (name = "vault", description = "マイナンバー保管庫 / My Number vault"),
+        (name = "controllers", description = "扉コントローラー・区域ルール・警報・what-if / door controllers, zone rules, alarms, what-if"),
         (name = "audit", description = "監査ログ（改ざん検知） / tamper-evident audit log"),
     )
 )]
@@ -73,7 +78,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(people::routes())
         .merge(operators::routes())
         .merge(monitor::routes())
+        .merge(controllers::routes())
         .merge(audit_routes::routes())
+        .merge(vault::routes())
+        .merge(face::routes())
 }
 
 /// The OpenAPI document.

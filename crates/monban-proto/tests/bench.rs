@@ -1,0 +1,200 @@
+//! Benchmarks (run once, in release mode, with `--ignored`): decisions per second and latency
+//! with 100,000 cardholders and 1,000 doors; building, signing, verifying and indexing a
+//! snapshot of that size; memory held by the indexed snapshot.
+//!
+//! `cargo test --release -p monban-proto --test bench -- --ignored --nocapture --test-threads 1`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Instant;
+
+use ed25519_dalek::SigningKey;
+use monban_core::schedule::Schedule;
+use monban_core::snapshot::{CredentialPolicy, DoorPolicy, GroupPolicy, HolderPolicy, ZonePolicy};
+use monban_core::{
+    decide, AccessRequest, CredentialKind, CredentialStatus, Direction, PersonKind, PolicyData,
+    PolicySnapshot, PresenceState, ReaderMode, ZoneClass, ZoneRules,
+};
+use monban_proto::{credential_hash, SignedSnapshot};
+
+const HOLDERS: i64 = 100_000;
+const DOORS: i64 = 1_000;
+const ZONES: i64 = 100;
+const KEY: &[u8] = b"bench-key-bench-key-bench-key-32";
+
+fn card(i: i64) -> String {
+    format!("0114{i:012X}")
+}
+
+fn data() -> PolicyData {
+    let zones = (1..=ZONES)
+        .map(|z| {
+            let class = match z % 10 {
+                0 => ZoneClass::Management,
+                1 => ZoneClass::Handling,
+                _ => ZoneClass::General,
+            };
+            ZonePolicy {
+                id: z,
+                site_id: 1,
+                parent_id: (z > 1).then_some(1),
+                class,
+                occupancy_limit: Some(10_000),
+                rules: ZoneRules::defaults_for(class),
+            }
+        })
+        .collect();
+    let doors = (1..=DOORS)
+        .map(|d| DoorPolicy {
+            id: d,
+            site_id: 1,
+            from_zone_id: (d % ZONES != 0).then_some(1),
+            to_zone_id: (d % ZONES) + 1,
+            reader_mode: ReaderMode::Card,
+            held_open_limit_secs: 30,
+            interlock_group: None,
+        })
+        .collect();
+    let holders = (1..=HOLDERS)
+        .map(|id| HolderPolicy {
+            id,
+            kind: PersonKind::Employee,
+            active: true,
+            valid_from: None,
+            valid_until: None,
+            pin_hash: None,
+        })
+        .collect();
+    let credentials = (1..=HOLDERS)
+        .map(|id| CredentialPolicy {
+            hash: credential_hash(KEY, CredentialKind::Card, &card(id)),
+            id,
+            person_id: id,
+            kind: CredentialKind::Card,
+            status: CredentialStatus::Active,
+            valid_from: None,
+            valid_until: None,
+        })
+        .collect();
+    let groups = (0..10)
+        .map(|g| GroupPolicy {
+            id: g + 1,
+            schedule: if g % 2 == 0 {
+                Schedule::business_hours()
+            } else {
+                Schedule::always()
+            },
+            zone_ids: (1..=ZONES).filter(|z| z % 10 == g || *z == 1).collect(),
+            person_ids: (1..=HOLDERS).filter(|p| p % 10 == g).collect(),
+        })
+        .collect();
+    PolicyData {
+        version: 1,
+        built_at_us: 0,
+        time_zone: "Asia/Tokyo".into(),
+        credential_key: hex::encode(KEY),
+        zones,
+        doors,
+        holders,
+        credentials,
+        groups,
+        lockdown_zones: vec![],
+        lockdown_sites: vec![],
+    }
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore]
+fn decisions_per_second_100k_cardholders_1000_doors() {
+    let snap = PolicySnapshot::build(data()).unwrap();
+    let mut presence = PresenceState::new();
+    // Half the people are somewhere, so anti-passback has state to check.
+    for p in (1..=HOLDERS).step_by(2) {
+        presence.set(p, Some(1), jiff::Timestamp::UNIX_EPOCH);
+    }
+    let at: jiff::Timestamp = "2026-11-26T01:00:00Z".parse().unwrap();
+    let reqs: Vec<AccessRequest> = (0..100_000i64)
+        .map(|i| {
+            let p = (i * 7919) % HOLDERS + 1;
+            AccessRequest {
+                door_id: (i * 31) % DOORS + 1,
+                direction: if i % 2 == 0 {
+                    Direction::In
+                } else {
+                    Direction::Out
+                },
+                credential: Some(credential_hash(KEY, CredentialKind::Card, &card(p))),
+                pin_ok: None,
+                temperature_dc: None,
+            }
+        })
+        .collect();
+    // Throughput.
+    let n = 5_000_000usize;
+    let t = Instant::now();
+    let mut granted = 0usize;
+    for i in 0..n {
+        let d = decide(&snap, &presence, &reqs[i % reqs.len()], at);
+        granted += usize::from(d.granted);
+    }
+    let secs = t.elapsed().as_secs_f64();
+    // Latency of single decisions.
+    let mut lat = Vec::with_capacity(1_000_000);
+    for i in 0..1_000_000usize {
+        let r = &reqs[i % reqs.len()];
+        let t = Instant::now();
+        let d = decide(&snap, &presence, r, at);
+        lat.push(t.elapsed().as_nanos() as u64);
+        std::hint::black_box(d);
+    }
+    lat.sort_unstable();
+    let p = |q: f64| lat[((lat.len() as f64) * q) as usize];
+    println!(
+        "BENCH decisions: {:.0}/s on one thread ({n} decisions, {granted} granted); latency p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
+        n as f64 / secs,
+        p(0.50),
+        p(0.99),
+        p(0.999),
+        lat[lat.len() - 1]
+    );
+}
+
+#[test]
+#[ignore]
+fn snapshot_build_sign_verify_and_memory_100k() {
+    let key = SigningKey::from_bytes(&[3u8; 32]);
+    let t = Instant::now();
+    let d = data();
+    let t_data = t.elapsed();
+    let t = Instant::now();
+    let signed = SignedSnapshot::sign(&d, &key).unwrap();
+    let t_sign = t.elapsed();
+    drop(d);
+    let t = Instant::now();
+    let verified = signed.verify(&key.verifying_key()).unwrap();
+    let t_verify = t.elapsed();
+    let before = rss_kib();
+    let t = Instant::now();
+    let snap = PolicySnapshot::build(verified).unwrap();
+    let t_index = t.elapsed();
+    let after = rss_kib();
+    println!(
+        "BENCH snapshot: {} cardholders, payload {} bytes (base64); make data {:?}, serialise+sign {:?}, verify+parse {:?}, index {:?}; RSS {} KiB after indexing (held by the index: about {} KiB)",
+        snap.credential_count(),
+        signed.payload.len(),
+        t_data,
+        t_sign,
+        t_verify,
+        t_index,
+        after,
+        after.saturating_sub(before)
+    );
+}
