@@ -467,35 +467,8 @@ pub async fn ingest(
                 .await?;
                 match stored {
                     Some(ev) => {
-                        let mut details = vec![
-                            ("direction".to_string(), direction.code().to_string()),
-                            ("reason".to_string(), reason.code().to_string()),
-                            ("seq".to_string(), r.seq.to_string()),
-                            ("event".to_string(), ev.id.to_string()),
-                        ];
-                        if let Some(k) = credential_kind {
-                            details.push(("credential_kind".into(), k.code().into()));
-                        }
-                        append(
-                            w,
-                            &AuditRecord {
-                                source: source.clone(),
-                                actor: person_id
-                                    .map(|p| format!("person:{p}"))
-                                    .unwrap_or_else(|| "anonymous".into()),
-                                action: "door.access".into(),
-                                target: format!("door:{door_id}"),
-                                outcome: if *granted {
-                                    "ok".into()
-                                } else {
-                                    format!("denied:{}", reason.code())
-                                },
-                                request_id: None,
-                                device_time: Some(r.at),
-                                details,
-                            },
-                        )
-                        .await?;
+                        // `record_access_event` has already appended the event's audit leaf in
+                        // this transaction.
                         if let Some(a) = alarm {
                             let detail = format!("{} ({})", a.label_ja(), a.label_en());
                             let al = insert_alarm(
