@@ -391,7 +391,7 @@ pub async fn fsck(s: &Store) -> Result<FsckReport, FsckError> {
     while from < size {
         let to = (from + PAGE).min(size);
         let page = leaves(s, from, to).await?;
-        let stored = fetch_level_range(s, from, to).await?;
+        let stored = fetch_page_nodes(s, from, to).await?;
         for (i, (seq, bytes)) in page.iter().enumerate() {
             let expect = from + i as u64;
             if *seq != expect {
@@ -413,15 +413,7 @@ pub async fn fsck(s: &Store) -> Result<FsckReport, FsckError> {
             computed.clear();
             state.push(merkle::leaf_hash(bytes), |id, h| computed.push((id, *h)));
             for (id, h) in &computed {
-                let have = if id.level == 0 {
-                    stored.get(i).copied()
-                } else {
-                    fetch_nodes(s, &[*id])
-                        .await
-                        .ok()
-                        .and_then(|v| v.first().copied())
-                };
-                if have != Some(*h) {
+                if stored.get(&(id.level, id.index)) != Some(h) {
                     return Err(FsckError::Bad {
                         seq: expect,
                         reason: format!(
@@ -460,13 +452,35 @@ pub async fn fsck(s: &Store) -> Result<FsckReport, FsckError> {
     Ok(FsckReport { size, root })
 }
 
-async fn fetch_level_range(s: &Store, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
-    let rows = s
-        .fetch_all(sqlx::query("SELECT hash FROM audit_nodes WHERE level = 0 AND idx >= $1 AND idx < $2 ORDER BY idx").bind(from as i64).bind(to as i64))
-        .await?;
-    rows.into_iter()
-        .map(|r| to_hash(r.try_get::<Vec<u8>, _>("hash")?))
-        .collect()
+/// Every stored node that appending leaves `from..to` can complete, keyed by (level, index):
+/// one query per level instead of one per node.
+async fn fetch_page_nodes(
+    s: &Store,
+    from: u64,
+    to: u64,
+) -> Result<std::collections::HashMap<(u8, u64), Hash>, StoreError> {
+    let mut out = std::collections::HashMap::new();
+    for level in 0u8..64 {
+        if (1u64 << level) > to {
+            break;
+        }
+        let rows = s
+            .fetch_all(
+                sqlx::query("SELECT idx, hash FROM audit_nodes WHERE level = $1 AND idx >= $2 AND idx <= $3")
+                    .bind(i64::from(level))
+                    .bind((from >> level) as i64)
+                    .bind((to >> level) as i64),
+            )
+            .await?;
+        for r in rows {
+            let idx: i64 = r.try_get("idx")?;
+            out.insert(
+                (level, idx as u64),
+                to_hash(r.try_get::<Vec<u8>, _>("hash")?)?,
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// A problem [`fsck`] found.
