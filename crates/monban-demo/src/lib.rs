@@ -6,6 +6,11 @@
 //! enrolled with the server's gateway over TLS, each with its own journal), and [`Simulator`]
 //! walks people through those simulated doors: the agents decide, journal and upload, and the
 //! server stores each event once and shows it on screen.
+//!
+//! One door, 取扱区域扉 (card + PIN), is read by OSDP readers: the agent drives them through a
+//! real OSDP control panel (libosdp) over a pty, with Secure Channel under a per-reader key,
+//! and the readers are simulated with libosdp's Peripheral Device; the simulator holds cards to
+//! them and types PINs on their keypads ([`monban_osdp::sim::SimOsdpDoor`]).
 
 use std::time::Duration;
 
@@ -16,6 +21,7 @@ use monban_core::{
     CardId, CredentialKind, CredentialStatus, Direction, PersonKind, PersonStatus, ReaderMode,
     ZoneClass,
 };
+use monban_osdp::sim::SimOsdpDoor;
 use monban_server::password;
 use monban_server::AppState;
 use monban_store::facility::{self, DoorInput, SiteInput, ZoneInput};
@@ -83,12 +89,12 @@ const DEPARTMENTS: &[&str] = &[
 pub const EMPLOYEES: usize = 30;
 
 /// The PIN of demo employee `i` (deterministic so the simulator can type it).
-fn demo_pin(i: usize) -> String {
+pub fn demo_pin(i: usize) -> String {
     format!("{:04}", (i * 7919 + 1234) % 10_000)
 }
 
 /// The card of demo employee `i`: a FeliCa IDm.
-fn demo_card(i: usize) -> String {
+pub fn demo_card(i: usize) -> String {
     format!("0114{:012X}", 0x00A0_0000_0000u64 + (i as u64) * 0x1_0001)
 }
 
@@ -284,13 +290,46 @@ const CONTROLLERS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The door whose readers are OSDP readers (simulated) in the demo.
+pub const OSDP_DOOR: &str = "取扱区域扉";
+
+/// A demo door the simulator drives.
+pub enum DemoDoor {
+    /// Inputs go straight to the agent's simulated door.
+    Sim(SimDoorHandle),
+    /// Cards and PINs go to simulated OSDP readers, read by the agent's OSDP control panel.
+    Osdp(Box<SimOsdpDoor>),
+}
+
+impl DemoDoor {
+    /// The door's id.
+    pub fn door_id(&self) -> i64 {
+        match self {
+            DemoDoor::Sim(h) => h.door_id,
+            DemoDoor::Osdp(d) => d.door_id,
+        }
+    }
+
+    /// Presents a card (and PIN) the way the door's readers take it.
+    pub async fn present_card(&self, direction: Direction, card_hex: &str, pin: Option<&str>) {
+        match self {
+            DemoDoor::Sim(h) => {
+                h.present_card(direction, card_hex, pin).await;
+            }
+            DemoDoor::Osdp(d) => {
+                d.present_card(direction, card_hex, pin).await;
+            }
+        }
+    }
+}
+
 /// Starts the demo's door controllers as real agents (in-process tasks), each enrolled with
-/// the running gateway, with its journal under `data_dir/controllers/`. Returns the simulated
-/// doors to drive.
+/// the running gateway, with its journal under `data_dir/controllers/`. Returns the doors to
+/// drive; [`OSDP_DOOR`] is read by simulated OSDP readers.
 pub async fn start_controllers(
     state: &AppState,
     data_dir: &std::path::Path,
-) -> Result<Vec<SimDoorHandle>, DemoError> {
+) -> Result<Vec<DemoDoor>, DemoError> {
     let store = &state.store;
     state.controllers.ready(store).await?;
     let doors = facility::list_doors(store, None).await?;
@@ -327,9 +366,21 @@ pub async fn start_controllers(
         let agent = Agent::open(&dir).map_err(|e| DemoError::Seed(e.to_string()))?;
         tokio::spawn(agent.clone().run_link());
         for d in &ids {
-            let (door, handle) = SimDoor::new(*d);
-            tokio::spawn(agent.clone().run_door(door));
-            handles.push(handle);
+            let osdp = doors.iter().find(|x| x.id == *d && x.name == OSDP_DOOR);
+            if let Some(door) = osdp {
+                let pin = door
+                    .reader_mode
+                    .required_kinds()
+                    .contains(&CredentialKind::Pin);
+                let sim = SimOsdpDoor::start(&agent, *d, pin, None)
+                    .map_err(|e| DemoError::Seed(e.to_string()))?;
+                tracing::info!(door = %door.name, "OSDP readers (simulated, Secure Channel) started");
+                handles.push(DemoDoor::Osdp(Box::new(sim)));
+            } else {
+                let (door, handle) = SimDoor::new(*d);
+                tokio::spawn(agent.clone().run_door(door));
+                handles.push(DemoDoor::Sim(handle));
+            }
         }
     }
     Ok(handles)
@@ -339,14 +390,14 @@ pub async fn start_controllers(
 /// at a simulated door run by a real controller agent, which decides, journals and uploads it.
 pub struct Simulator {
     state: AppState,
-    doors: Vec<SimDoorHandle>,
+    doors: Vec<DemoDoor>,
     rng: StdRng,
     interval: Duration,
 }
 
 impl Simulator {
     /// A simulator that makes one attempt every `interval` at the given doors.
-    pub fn new(state: AppState, doors: Vec<SimDoorHandle>, interval: Duration) -> Self {
+    pub fn new(state: AppState, doors: Vec<DemoDoor>, interval: Duration) -> Self {
         Self {
             state,
             doors,
@@ -393,7 +444,7 @@ impl Simulator {
             return Ok(());
         }
         let (door, direction) = options[self.rng.gen_range(0..options.len())];
-        let Some(handle) = self.doors.iter().find(|h| h.door_id == door.id) else {
+        let Some(handle) = self.doors.iter().find(|h| h.door_id() == door.id) else {
             return Ok(());
         };
         let card = if self.rng.gen_bool(0.04) {

@@ -141,9 +141,309 @@ pub fn demo_agent(
     Ok(agent)
 }
 
-/// Runs one door with a simulated OSDP reader at `baud` (emulated on a pty), presenting
-/// `rounds` times a permitted card and an unknown one, and prints each decision and the LED
-/// and buzzer commands the reader received.
+/// What one simulated reader was told to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PdFeedback {
+    /// The reader's OSDP address.
+    pub address: u8,
+    /// `LED <colour>` or `buzzer ×<n>`, or the command's debug form.
+    pub what: String,
+}
+
+enum SimInput {
+    Card(u8, Vec<u8>),
+    Keys(u8, Vec<u8>),
+}
+
+/// One simulated PD's view of the shared tty (multi-drop): its own copy of every byte the
+/// control panel sent; what it writes goes onto the shared line.
+struct Tap {
+    id: i32,
+    rx: Arc<Mutex<std::collections::VecDeque<u8>>>,
+    line: transport::FdChannel,
+}
+
+impl libosdp::Channel for Tap {
+    fn get_id(&self) -> i32 {
+        self.id
+    }
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, libosdp::ChannelError> {
+        let Ok(mut q) = self.rx.lock() else {
+            return Err(libosdp::ChannelError::TransportError);
+        };
+        let n = buf.len().min(q.len());
+        for (dst, src) in buf.iter_mut().zip(q.drain(..n)) {
+            *dst = src;
+        }
+        Ok(n)
+    }
+    fn write(&mut self, buf: &[u8]) -> Result<usize, libosdp::ChannelError> {
+        libosdp::Channel::write(&mut self.line, buf)
+    }
+    fn flush(&mut self) -> Result<(), libosdp::ChannelError> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<(), libosdp::ChannelError> {
+        Ok(())
+    }
+}
+
+/// Simulated OSDP readers (libosdp's Rust Peripheral Device) sharing one line, each answering
+/// only to its own address and enforcing Secure Channel under its own key. Cards and keys are
+/// "presented" with [`SimReaders::card`] and [`SimReaders::keys`]; the LED and buzzer commands
+/// the control panel sends are collected. Dropping it stops the readers' thread.
+pub struct SimReaders {
+    tx: std::sync::mpsc::Sender<SimInput>,
+    seen: Arc<Mutex<Vec<PdFeedback>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SimReaders {
+    /// Starts the readers `(address, key)` on `line` (e.g. the slave side of a pty).
+    pub fn spawn(mut line: transport::FdChannel, pds: &[(u8, Scbk)]) -> Result<Self, SimError> {
+        let (tx, rx) = std::sync::mpsc::channel::<SimInput>();
+        let seen: Arc<Mutex<Vec<PdFeedback>>> = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut taps = Vec::new();
+        let mut specs = Vec::new();
+        for (i, (addr, key)) in pds.iter().enumerate() {
+            let q = Arc::new(Mutex::new(std::collections::VecDeque::new()));
+            taps.push(q.clone());
+            let tap = Tap {
+                id: 9000 + i as i32,
+                rx: q,
+                line: line.try_clone().map_err(err)?,
+            };
+            specs.push((*addr, key.bytes(), tap));
+        }
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("osdp-sim-readers".into())
+            .spawn(move || {
+                let mut pds = Vec::new();
+                for (addr, key, tap) in specs {
+                    let info = match PdInfoBuilder::new()
+                        .name(&format!("sim-pd-{addr}"))
+                        .and_then(|b| b.address(i32::from(addr)))
+                    {
+                        Ok(b) => b
+                            .flag(OsdpFlag::EnforceSecure)
+                            .secure_channel_key(key)
+                            .capabilities(&[
+                                PdCapability::CommunicationSecurity(PdCapEntity::new(1, 1)),
+                                PdCapability::LedControl(PdCapEntity::new(1, 1)),
+                                PdCapability::AudibleOutput(PdCapEntity::new(1, 1)),
+                            ]),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "simulated reader: bad settings");
+                            return;
+                        }
+                    };
+                    let mut pd = match PeripheralDevice::new(info, Box::new(tap)) {
+                        Ok(pd) => pd,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "simulated reader did not start");
+                            return;
+                        }
+                    };
+                    let seen3 = seen2.clone();
+                    pd.set_command_callback(move |c| {
+                        let what = match c {
+                            OsdpCommand::Led(l) => format!("LED {:?}", l.temporary.on_color),
+                            OsdpCommand::Buzzer(b) => format!("buzzer ×{}", b.rep_count),
+                            other => format!("{other:?}"),
+                        };
+                        if let Ok(mut v) = seen3.lock() {
+                            v.push(PdFeedback {
+                                address: addr,
+                                what,
+                            });
+                        }
+                        0
+                    });
+                    pds.push((addr, pd));
+                }
+                let mut buf = [0u8; 512];
+                while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                    loop {
+                        match libosdp::Channel::read(&mut line, &mut buf) {
+                            Ok(n) if n > 0 => {
+                                for q in &taps {
+                                    if let Ok(mut q) = q.lock() {
+                                        q.extend(&buf[..n]);
+                                    }
+                                }
+                            }
+                            _ => break,
+                        }
+                    }
+                    while let Ok(input) = rx.try_recv() {
+                        let (addr, ev) = match input {
+                            SimInput::Card(a, data) => (
+                                a,
+                                OsdpEvent::CardRead(OsdpEventCardRead {
+                                    reader_no: 0,
+                                    format: OsdpCardFormats::Unspecified,
+                                    direction: false,
+                                    nr_bits: data.len() * 8,
+                                    data,
+                                }),
+                            ),
+                            SimInput::Keys(a, data) => (
+                                a,
+                                OsdpEvent::KeyPress(libosdp::OsdpEventKeyPress {
+                                    reader_no: 0,
+                                    data,
+                                }),
+                            ),
+                        };
+                        if let Some((_, pd)) = pds.iter_mut().find(|(x, _)| *x == addr) {
+                            let _ = pd.notify_event(ev);
+                        }
+                    }
+                    for (_, pd) in &mut pds {
+                        pd.refresh();
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            })
+            .map_err(err)?;
+        Ok(Self { tx, seen, stop })
+    }
+
+    /// A card held to reader `address` (raw bytes: a FeliCa IDm or MIFARE UID).
+    pub fn card(&self, address: u8, data: Vec<u8>) {
+        let _ = self.tx.send(SimInput::Card(address, data));
+    }
+
+    /// Keys pressed on reader `address`, e.g. `"1234#"`.
+    pub fn keys(&self, address: u8, keys: &str) {
+        let _ = self
+            .tx
+            .send(SimInput::Keys(address, keys.as_bytes().to_vec()));
+    }
+
+    /// The LED and buzzer commands received since the last call.
+    pub fn take_feedback(&self) -> Vec<PdFeedback> {
+        self.seen
+            .lock()
+            .map(|mut v| v.drain(..).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SimReaders {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// OSDP address of the entry reader (outside) of a [`SimOsdpDoor`].
+pub const ENTRY_READER: u8 = 1;
+/// OSDP address of the exit reader (inside) of a [`SimOsdpDoor`].
+pub const EXIT_READER: u8 = 2;
+
+/// A door run by a controller agent through a real OSDP control panel, with two simulated
+/// readers on one line (a pty): entry at address 1, exit at address 2, each under Secure
+/// Channel with its own random key. The demo drives it like a person would: a card held to a
+/// reader and, on card + PIN doors, the PIN typed on its keypad.
+pub struct SimOsdpDoor {
+    /// The door it runs.
+    pub door_id: Id,
+    pin: bool,
+    readers: SimReaders,
+    bus: Bus,
+}
+
+impl SimOsdpDoor {
+    /// Starts the control panel and the simulated readers for `door_id` and hands the door to
+    /// `agent`. `pin`: the readers ask for a PIN after the card. `baud`: emulated line speed.
+    pub fn start(
+        agent: &Agent,
+        door_id: Id,
+        pin: bool,
+        baud: Option<u32>,
+    ) -> Result<Self, SimError> {
+        let pty = transport::open_pty().map_err(err)?;
+        let keys = [
+            (ENTRY_READER, Scbk::random()),
+            (EXIT_READER, Scbk::random()),
+        ];
+        let readers: Vec<ReaderConfig> = keys
+            .iter()
+            .map(|(addr, key)| ReaderConfig {
+                name: format!(
+                    "door{door_id}-{}",
+                    if *addr == ENTRY_READER { "in" } else { "out" }
+                ),
+                address: *addr,
+                door_id,
+                direction: if *addr == ENTRY_READER {
+                    Direction::In
+                } else {
+                    Direction::Out
+                },
+                pin,
+                scbk: key.clone(),
+                install_mode: false,
+            })
+            .collect();
+        let bus = Bus::start(transport::fd_factory(pty.master, baud), readers).map_err(err)?;
+        let events = bus
+            .take_door_events(door_id)
+            .ok_or_else(|| SimError(format!("door {door_id}")))?;
+        let io = OsdpDoor::new(door_id, bus.handle(), events, Some(agent.subscribe()));
+        tokio::spawn(agent.clone().run_door(io));
+        let slave = transport::open_tty(&pty.slave_path).map_err(err)?;
+        let readers = SimReaders::spawn(slave, &keys)?;
+        Ok(Self {
+            door_id,
+            pin,
+            readers,
+            bus,
+        })
+    }
+
+    /// Waits until both readers are under Secure Channel.
+    pub async fn wait_secure(&self, timeout: Duration) -> bool {
+        let h = self.bus.handle();
+        h.wait_secure(0, timeout).await && h.wait_secure(1, timeout).await
+    }
+
+    /// Holds card `card_hex` to the reader for `direction` and, on a card + PIN door, types
+    /// `pin` and `#` on its keypad. `false` if the card ID is not hex.
+    pub async fn present_card(
+        &self,
+        direction: Direction,
+        card_hex: &str,
+        pin: Option<&str>,
+    ) -> bool {
+        let Ok(bytes) = hex::decode(card_hex) else {
+            return false;
+        };
+        let addr = match direction {
+            Direction::In => ENTRY_READER,
+            Direction::Out => EXIT_READER,
+        };
+        self.readers.card(addr, bytes);
+        if self.pin {
+            // The reader prompts for the PIN once the control panel has the card.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            self.readers
+                .keys(addr, &format!("{}#", pin.unwrap_or_default()));
+        }
+        true
+    }
+
+    /// The LED and buzzer commands the readers received since the last call.
+    pub fn take_feedback(&self) -> Vec<PdFeedback> {
+        self.readers.take_feedback()
+    }
+}
+
+/// Runs one door with simulated OSDP readers at `baud` (emulated on a pty), presenting
+/// `rounds` times a permitted card and an unknown one at the entry reader, and prints each
+/// decision and the LED and buzzer commands the reader received.
 pub async fn run(baud: u32, rounds: u32) -> Result<(), SimError> {
     let dir = tempfile::tempdir().map_err(err)?;
     let door: Id = 1;
@@ -157,88 +457,17 @@ pub async fn run(baud: u32, rounds: u32) -> Result<(), SimError> {
             allowed: true,
         }],
     )?;
-    let key = Scbk::random();
-    let pty = transport::open_pty().map_err(err)?;
-    let bus = Bus::start(
-        transport::fd_factory(pty.master, Some(baud)),
-        vec![ReaderConfig {
-            name: "sim-reader".into(),
-            address: 1,
-            door_id: door,
-            direction: Direction::In,
-            pin: false,
-            scbk: key.clone(),
-            install_mode: false,
-        }],
-    )
-    .map_err(err)?;
-    let events = bus
-        .take_door_events(door)
-        .ok_or_else(|| SimError("door".into()))?;
-    let io = OsdpDoor::new(door, bus.handle(), events, Some(agent.subscribe()));
     let mut outcomes = agent.subscribe();
-    tokio::spawn(agent.clone().run_door(io));
-
-    let seen: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
-    let (card_tx, card_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-    let slave = transport::open_tty(&pty.slave_path).map_err(err)?;
-    let seen2 = seen.clone();
-    let key_bytes = key.bytes();
-    std::thread::spawn(move || {
-        let key = Scbk::from_bytes(key_bytes);
-        let Ok(info) = (|| -> Result<PdInfoBuilder, SimError> {
-            Ok(PdInfoBuilder::new()
-                .name("sim-pd")
-                .and_then(|b| b.address(1))
-                .map_err(err)?
-                .flag(OsdpFlag::EnforceSecure)
-                .secure_channel_key(key.bytes())
-                .capabilities(&[
-                    PdCapability::CommunicationSecurity(PdCapEntity::new(1, 1)),
-                    PdCapability::LedControl(PdCapEntity::new(1, 1)),
-                    PdCapability::AudibleOutput(PdCapEntity::new(1, 1)),
-                ]))
-        })() else {
-            return;
-        };
-        let Ok(mut pd) = PeripheralDevice::new(info, Box::new(slave)) else {
-            return;
-        };
-        pd.set_command_callback(move |c| {
-            let s = match c {
-                OsdpCommand::Led(l) => format!("LED {:?}", l.temporary.on_color),
-                OsdpCommand::Buzzer(b) => format!("ブザー/buzzer ×{}", b.rep_count),
-                other => format!("{other:?}"),
-            };
-            if let Ok(mut v) = seen2.lock() {
-                v.push(s);
-            }
-            0
-        });
-        loop {
-            pd.refresh();
-            while let Ok(data) = card_rx.try_recv() {
-                let _ = pd.notify_event(OsdpEvent::CardRead(OsdpEventCardRead {
-                    reader_no: 0,
-                    format: OsdpCardFormats::Unspecified,
-                    direction: false,
-                    nr_bits: data.len() * 8,
-                    data,
-                }));
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    });
-    println!("OSDPリーダー（シミュレーション）を {baud} bps で接続中… / connecting simulated OSDP reader at {baud} bps…");
-    if !bus.handle().wait_secure(0, Duration::from_secs(20)).await {
+    let sim = SimOsdpDoor::start(&agent, door, false, Some(baud))?;
+    println!("OSDPリーダー（シミュレーション）を {baud} bps で接続中… / connecting simulated OSDP readers at {baud} bps…");
+    if !sim.wait_secure(Duration::from_secs(20)).await {
         return Err(SimError("Secure Channel not established".into()));
     }
     println!("セキュアチャネル確立（リーダー固有鍵） / Secure Channel established with the per-reader key");
     let cards = [known, "0114000000000099"];
     for round in 0..rounds {
         for c in cards {
-            let bytes = hex::decode(c).map_err(err)?;
-            let _ = card_tx.send(bytes);
+            sim.present_card(Direction::In, c, None).await;
             // The next access decision (alarms such as "reader online" are skipped).
             let rec = tokio::time::timeout(Duration::from_secs(5), async {
                 loop {
@@ -256,10 +485,7 @@ pub async fn run(baud: u32, rounds: u32) -> Result<(), SimError> {
             } = rec.body
             {
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                let fb: Vec<String> = seen
-                    .lock()
-                    .map(|mut v| v.drain(..).collect())
-                    .unwrap_or_default();
+                let fb: Vec<String> = sim.take_feedback().into_iter().map(|f| f.what).collect();
                 println!(
                     "[{round}] カード {c}: {} ({}) → リーダー/reader: {}",
                     if granted {

@@ -257,6 +257,10 @@ async fn demo(s: Settings, interval: Duration) -> Result<(), CliError> {
     let state = with_audit(AppState::new(store, s.server_config()), &s)?.with_vault(vault);
     start_gateway(&state, &s, true).await?;
     let doors = monban_demo::start_controllers(&state, &s.data_dir).await?;
+    println!(
+        "扉「{0}」は OSDP リーダー（シミュレーション、セキュアチャネル）で動いています / door {0} is read by simulated OSDP readers under Secure Channel",
+        monban_demo::OSDP_DOOR
+    );
     tokio::spawn(monban_demo::Simulator::new(state.clone(), doors, interval).run());
     println!("門番 Monban デモを起動しました / demo started");
     println!("URL: http://{}/", bound.local_addr());
