@@ -154,18 +154,54 @@ async fn fetch_nodes_tx(w: &mut WriteTx, ids: &[NodeId]) -> Result<Vec<Hash>, St
     nodes_in_order(ids, &rows)
 }
 
-/// `prefix` followed by `rows` groups of three placeholders.
-fn multi_insert(prefix: &str, rows: usize) -> String {
-    let mut sql = String::with_capacity(prefix.len() + rows * 16);
+/// `prefix` followed by `rows` groups of `cols` placeholders each, for a multi-row insert:
+/// `prefix ($1, $2), ($3, $4)`. The caller binds `rows * cols` values in that order, and
+/// takes the number of rows from [`rows_per_statement`].
+///
+/// On SQLite the placeholders are plain `?` (numbered in order of appearance, so the binds are
+/// the same): sqlx binds a statement by asking SQLite for each parameter's name, which for
+/// `$n` parameters is a linear scan of the statement's parameter names, so binding n of them
+/// costs O(n²). That made a 1,000-row event insert take over a second; with `?` it takes a few
+/// milliseconds.
+pub(crate) fn multi_insert(backend: Backend, prefix: &str, cols: usize, rows: usize) -> String {
+    use std::fmt::Write;
+    let mut sql = String::with_capacity(prefix.len() + rows * cols * 7);
     sql.push_str(prefix);
     for r in 0..rows {
         if r > 0 {
             sql.push(',');
         }
-        let b = 3 * r;
-        sql.push_str(&format!("(${}, ${}, ${})", b + 1, b + 2, b + 3));
+        sql.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                // Writing to a String cannot fail.
+                Backend::Postgres => {
+                    let _ = write!(sql, "${}", r * cols + c + 1);
+                }
+            }
+        }
+        sql.push(')');
     }
     sql
+}
+
+/// Most bind parameters one statement may carry: below SQLite's 32,766 (and PostgreSQL's
+/// 65,535).
+pub(crate) const MAX_BINDS: usize = 30_000;
+
+/// How many rows of `cols` values one multi-row statement carries on `backend`: on SQLite about
+/// 1,000 values (larger statements measured no faster), on PostgreSQL as many as fit up to
+/// 1,000 rows (each statement is a round trip).
+pub(crate) fn rows_per_statement(backend: Backend, cols: usize) -> usize {
+    let cols = cols.max(1);
+    match backend {
+        Backend::Sqlite => (1_000 / cols).max(1),
+        Backend::Postgres => (MAX_BINDS / cols).clamp(1, 1_000),
+    }
 }
 
 /// Reads stored node hashes (in the order asked).
@@ -215,12 +251,14 @@ pub async fn append_batch(
     }
     let plan = merkle::plan_append(size, &edge, &hashes).map_err(corrupt)?;
     // Multi-row inserts: far fewer statements per batch than one per row.
-    const ROWS: usize = 300;
+    let rows = rows_per_statement(backend, 3);
     let server_time = now.as_microsecond();
     let mut seq = size as i64;
-    for chunk in leaves.chunks(ROWS) {
+    for chunk in leaves.chunks(rows) {
         let sql = multi_insert(
+            backend,
             "INSERT INTO audit_leaves (seq, leaf, server_time) VALUES ",
+            3,
             chunk.len(),
         );
         let mut q = sqlx::query(&sql);
@@ -230,9 +268,11 @@ pub async fn append_batch(
         }
         q.execute(w.conn()).await?;
     }
-    for chunk in plan.nodes.chunks(ROWS) {
+    for chunk in plan.nodes.chunks(rows) {
         let sql = multi_insert(
+            backend,
             "INSERT INTO audit_nodes (level, idx, hash) VALUES ",
+            3,
             chunk.len(),
         );
         let mut q = sqlx::query(&sql);

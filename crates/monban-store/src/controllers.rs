@@ -5,6 +5,8 @@
 //!
 //! These tables are the `controllers` component; call [`migrate`] once before use.
 
+use std::collections::HashSet;
+
 use jiff::Timestamp;
 use monban_core::model::Id;
 use monban_core::text::{Code, FieldError};
@@ -15,8 +17,8 @@ use monban_core::{
 use rand::RngCore;
 use sqlx::any::AnyRow;
 
-use crate::audit::{append, AuditRecord};
-use crate::events::{record_access_event, NewAccessEvent};
+use crate::audit::{append, append_batch, multi_insert, rows_per_statement, AuditRecord};
+use crate::events::{self, NewAccessEvent, SeqTable};
 use crate::migrate::{apply_component, Migration};
 use crate::row::*;
 use crate::{now_micros, Store, StoreError, WriteTx};
@@ -336,70 +338,108 @@ pub struct Ingested {
     pub stored_seq: i64,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn insert_alarm(
-    w: &mut WriteTx,
+/// An alarm to store.
+#[derive(Debug, Clone)]
+struct NewAlarm {
     at: Timestamp,
     door_id: Option<Id>,
     code: AlarmCode,
     person_id: Option<Id>,
-    detail: &str,
-    source: &str,
+    detail: String,
+    source: String,
     seq: Option<i64>,
-) -> Result<DoorAlarm, StoreError> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO door_alarms (occurred_at, recorded_at, door_id, code, person_id, detail, source, source_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-    )
-    .bind(at.as_microsecond())
-    .bind(now_micros())
-    .bind(door_id)
-    .bind(code.code())
-    .bind(person_id)
-    .bind(detail)
-    .bind(source)
-    .bind(seq)
-    .fetch_one(w.conn())
-    .await?;
-    let mut details = vec![("alarm".to_string(), code.code().to_string())];
-    if let Some(p) = person_id {
+}
+
+const ALARM_INSERT: &str = "INSERT INTO door_alarms (occurred_at, recorded_at, door_id, code, person_id, detail, source, source_seq) VALUES ";
+const ALARM_COLS: usize = 8;
+
+/// Inserts alarms with multi-row statements; returns them with their ids, in the order given.
+async fn insert_alarms(w: &mut WriteTx, alarms: &[NewAlarm]) -> Result<Vec<DoorAlarm>, StoreError> {
+    let recorded_at = now_micros();
+    let mut out = Vec::with_capacity(alarms.len());
+    let max_rows = rows_per_statement(w.backend(), ALARM_COLS);
+    for run in events::insert_runs(alarms.iter().map(|a| a.seq.is_some()), max_rows) {
+        let chunk = &alarms[run];
+        let sql = multi_insert(w.backend(), ALARM_INSERT, ALARM_COLS, chunk.len())
+            + " RETURNING id, source, source_seq";
+        let mut q = sqlx::query(&sql);
+        for a in chunk {
+            q = q
+                .bind(a.at.as_microsecond())
+                .bind(recorded_at)
+                .bind(a.door_id)
+                .bind(a.code.code())
+                .bind(a.person_id)
+                .bind(a.detail.as_str())
+                .bind(a.source.as_str())
+                .bind(a.seq);
+        }
+        let returned = q.fetch_all(w.conn()).await?;
+        let ids = events::ids_by_key(chunk.len(), &returned, |i| {
+            chunk[i].seq.map(|s| (chunk[i].source.as_str(), s))
+        })?;
+        for (a, id) in chunk.iter().zip(ids) {
+            out.push(DoorAlarm {
+                id,
+                occurred_at: a.at,
+                door_id: a.door_id,
+                code: a.code,
+                person_id: a.person_id,
+                detail: a.detail.clone(),
+                source: a.source.clone(),
+                source_seq: a.seq,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The `door.alarm` audit record of a stored alarm.
+fn alarm_audit(a: &DoorAlarm) -> AuditRecord {
+    let mut details = vec![("alarm".to_string(), a.code.code().to_string())];
+    if let Some(p) = a.person_id {
         details.push(("person".into(), format!("person:{p}")));
     }
-    if !detail.is_empty() {
-        details.push(("detail".into(), detail.to_string()));
+    if !a.detail.is_empty() {
+        details.push(("detail".into(), a.detail.clone()));
     }
-    if let Some(s) = seq {
+    if let Some(s) = a.source_seq {
         details.push(("seq".into(), s.to_string()));
     }
-    append(
-        w,
-        &AuditRecord {
-            source: source.to_string(),
-            actor: person_id
-                .map(|p| format!("person:{p}"))
-                .unwrap_or_else(|| source.to_string()),
-            action: "door.alarm".into(),
-            target: door_id
-                .map(|d| format!("door:{d}"))
-                .unwrap_or_else(|| source.to_string()),
-            // The audit log knows ok / error / denied:<reason>; an alarm is an error condition
-            // whose code is in `details`.
-            outcome: "error".into(),
-            request_id: None,
-            device_time: Some(at),
-            details,
-        },
-    )
-    .await?;
-    Ok(DoorAlarm {
-        id,
-        occurred_at: at,
-        door_id,
-        code,
-        person_id,
-        detail: detail.to_string(),
-        source: source.to_string(),
-        source_seq: seq,
-    })
+    AuditRecord {
+        source: a.source.clone(),
+        actor: a
+            .person_id
+            .map(|p| format!("person:{p}"))
+            .unwrap_or_else(|| a.source.clone()),
+        action: "door.alarm".into(),
+        target: a
+            .door_id
+            .map(|d| format!("door:{d}"))
+            .unwrap_or_else(|| a.source.clone()),
+        // The audit log knows ok / error / denied:<reason>; an alarm is an error condition
+        // whose code is in `details`.
+        outcome: "error".into(),
+        request_id: None,
+        device_time: Some(a.occurred_at),
+        details,
+    }
+}
+
+/// Stores one alarm and its audit leaf.
+async fn insert_alarm(w: &mut WriteTx, alarm: NewAlarm) -> Result<DoorAlarm, StoreError> {
+    let stored = insert_alarms(w, std::slice::from_ref(&alarm))
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("an inserted alarm was not returned".into()))?;
+    append(w, &alarm_audit(&stored)).await?;
+    Ok(stored)
+}
+
+/// An audit leaf to append, in record order: a new event or a new alarm (by index).
+enum Leaf {
+    Event(usize),
+    Alarm(usize),
 }
 
 /// Stores a batch of records from controller `controller_id` exactly once, in `w`: each new
@@ -407,6 +447,11 @@ async fn insert_alarm(
 /// a record already stored (same controller and sequence number) is skipped; a jump in sequence
 /// numbers past the highest stored is recorded as a `sequence_gap` alarm. `door_ids` are the
 /// controller's doors: a record for any other door is refused.
+///
+/// The batch is stored as if its records were stored one by one in order (same rows, same
+/// audit leaves in the same order, same final presence), but with a few statements per batch:
+/// one read of the sequence numbers already stored and of the doors, multi-row inserts of the
+/// events and alarms, one audit append, one presence upsert.
 pub async fn ingest(
     w: &mut WriteTx,
     controller_id: Id,
@@ -414,13 +459,43 @@ pub async fn ingest(
     records: &[IngestRecord],
 ) -> Result<Ingested, StoreError> {
     let source = source_of(controller_id);
+    let decision_source = format!("{source}/decision");
+    let gap_source = format!("gateway/{source}");
     let mut stored_seq: i64 =
         sqlx::query_scalar("SELECT stored_seq FROM controllers WHERE id = $1")
             .bind(controller_id)
             .fetch_optional(w.conn())
             .await?
             .ok_or_else(|| StoreError::not_found("controller", controller_id))?;
-    let mut out = Ingested::default();
+    let runs: HashSet<Id> = door_ids.iter().copied().collect();
+
+    // What is already stored, and where the doors lead: one read each for the whole batch.
+    let mut access_seqs = Vec::new();
+    let mut alarm_seqs = Vec::new();
+    let mut access_doors = Vec::new();
+    for r in records.iter().filter(|r| r.seq >= 1) {
+        match &r.body {
+            IngestBody::Access { door_id, .. } => {
+                access_seqs.push(r.seq);
+                if runs.contains(door_id) {
+                    access_doors.push(*door_id);
+                }
+            }
+            IngestBody::Alarm { .. } => alarm_seqs.push(r.seq),
+        }
+    }
+    let mut seen_events =
+        events::stored_seqs(w, SeqTable::AccessEvents, &source, &access_seqs).await?;
+    let mut seen_alarms =
+        events::stored_seqs(w, SeqTable::DoorAlarms, &source, &alarm_seqs).await?;
+    let zones = events::door_zones(w, &access_doors).await?;
+
+    // Decide everything in record order, without writing: the first bad record refuses the
+    // batch before anything is stored.
+    let mut new_events: Vec<(NewAccessEvent, Option<Id>)> = Vec::new();
+    let mut new_alarms: Vec<NewAlarm> = Vec::new();
+    let mut leaves: Vec<Leaf> = Vec::new();
+    let mut duplicates = 0;
     for r in records {
         if r.seq < 1 {
             return Err(StoreError::Invalid(FieldError::new(
@@ -433,7 +508,7 @@ pub async fn ingest(
             IngestBody::Alarm { door_id, .. } => *door_id,
         };
         if let Some(d) = door {
-            if !door_ids.contains(&d) {
+            if !runs.contains(&d) {
                 return Err(StoreError::Invalid(FieldError::new(
                     "door_id",
                     format!("扉 {d} はこのコントローラーの担当ではありません / door {d} is not run by this controller"),
@@ -450,44 +525,41 @@ pub async fn ingest(
                 reason,
                 alarm,
             } => {
-                let stored = record_access_event(
-                    w,
-                    &NewAccessEvent {
-                        occurred_at: r.at,
-                        door_id: *door_id,
-                        direction: *direction,
-                        person_id: *person_id,
-                        credential_kind: *credential_kind,
-                        granted: *granted,
-                        reason: *reason,
-                        source: source.clone(),
-                        source_seq: Some(r.seq),
-                    },
-                )
-                .await?;
-                match stored {
-                    Some(ev) => {
-                        // `record_access_event` has already appended the event's audit leaf in
-                        // this transaction.
-                        if let Some(a) = alarm {
-                            let detail = format!("{} ({})", a.label_ja(), a.label_en());
-                            let al = insert_alarm(
-                                w,
-                                r.at,
-                                Some(*door_id),
-                                *a,
-                                *person_id,
-                                &detail,
-                                &format!("{source}/decision"),
-                                Some(r.seq),
-                            )
-                            .await?;
-                            out.alarms.push(al);
-                        }
-                        out.events.push(ev);
-                        true
+                if seen_events.insert(r.seq) {
+                    let zone_after = zones
+                        .get(door_id)
+                        .ok_or_else(|| StoreError::not_found("door", *door_id))?
+                        .zone_after(*direction, *granted);
+                    new_events.push((
+                        NewAccessEvent {
+                            occurred_at: r.at,
+                            door_id: *door_id,
+                            direction: *direction,
+                            person_id: *person_id,
+                            credential_kind: *credential_kind,
+                            granted: *granted,
+                            reason: *reason,
+                            source: source.clone(),
+                            source_seq: Some(r.seq),
+                        },
+                        zone_after,
+                    ));
+                    leaves.push(Leaf::Event(new_events.len() - 1));
+                    if let Some(a) = alarm {
+                        new_alarms.push(NewAlarm {
+                            at: r.at,
+                            door_id: Some(*door_id),
+                            code: *a,
+                            person_id: *person_id,
+                            detail: format!("{} ({})", a.label_ja(), a.label_en()),
+                            source: decision_source.clone(),
+                            seq: Some(r.seq),
+                        });
+                        leaves.push(Leaf::Alarm(new_alarms.len() - 1));
                     }
-                    None => false,
+                    true
+                } else {
+                    false
                 }
             }
             IngestBody::Alarm {
@@ -496,64 +568,73 @@ pub async fn ingest(
                 person_id,
                 detail,
             } => {
-                let dup: Option<i64> = sqlx::query_scalar(
-                    "SELECT id FROM door_alarms WHERE source = $1 AND source_seq = $2",
-                )
-                .bind(&source)
-                .bind(r.seq)
-                .fetch_optional(w.conn())
-                .await?;
-                if dup.is_some() {
-                    false
-                } else {
-                    let al = insert_alarm(
-                        w,
-                        r.at,
-                        *door_id,
-                        *code,
-                        *person_id,
-                        detail,
-                        &source,
-                        Some(r.seq),
-                    )
-                    .await?;
-                    out.alarms.push(al);
+                if seen_alarms.insert(r.seq) {
+                    new_alarms.push(NewAlarm {
+                        at: r.at,
+                        door_id: *door_id,
+                        code: *code,
+                        person_id: *person_id,
+                        detail: detail.clone(),
+                        source: source.clone(),
+                        seq: Some(r.seq),
+                    });
+                    leaves.push(Leaf::Alarm(new_alarms.len() - 1));
                     true
+                } else {
+                    false
                 }
             }
         };
         if !is_new {
-            out.duplicates += 1;
+            duplicates += 1;
             continue;
         }
-        if r.seq > stored_seq + 1 {
+        if r.seq > stored_seq.saturating_add(1) {
             let (from, to) = (stored_seq + 1, r.seq - 1);
-            let detail = format!(
-                "シーケンス番号 {from}〜{to} が届いていません / sequence numbers {from} to {to} are missing"
-            );
-            let al = insert_alarm(
-                w,
-                r.at,
-                None,
-                AlarmCode::SequenceGap,
-                None,
-                &detail,
-                &format!("gateway/{source}"),
-                None,
-            )
-            .await?;
-            out.alarms.push(al);
+            new_alarms.push(NewAlarm {
+                at: r.at,
+                door_id: None,
+                code: AlarmCode::SequenceGap,
+                person_id: None,
+                detail: format!(
+                    "シーケンス番号 {from}〜{to} が届いていません / sequence numbers {from} to {to} are missing"
+                ),
+                source: gap_source.clone(),
+                seq: None,
+            });
+            leaves.push(Leaf::Alarm(new_alarms.len() - 1));
         }
         stored_seq = stored_seq.max(r.seq);
     }
+
+    // Write: events, alarms, their audit leaves in record order, presence, the controller.
+    let rows: Vec<(&NewAccessEvent, Option<Id>)> =
+        new_events.iter().map(|(e, z)| (e, *z)).collect();
+    let stored_events = events::insert_events(w, &rows).await?;
+    let stored_alarms = insert_alarms(w, &new_alarms).await?;
+    let mut audit = Vec::with_capacity(leaves.len());
+    for leaf in &leaves {
+        audit.push(match *leaf {
+            Leaf::Event(i) => events::access_audit(&new_events[i].0, stored_events[i].id),
+            Leaf::Alarm(i) => alarm_audit(&stored_alarms[i]),
+        });
+    }
+    if !audit.is_empty() {
+        append_batch(w, &audit).await?;
+    }
+    events::move_presence(w, &stored_events).await?;
     sqlx::query("UPDATE controllers SET stored_seq = $1, last_seen = $2 WHERE id = $3")
         .bind(stored_seq)
         .bind(now_micros())
         .bind(controller_id)
         .execute(w.conn())
         .await?;
-    out.stored_seq = stored_seq;
-    Ok(out)
+    Ok(Ingested {
+        events: stored_events,
+        alarms: stored_alarms,
+        duplicates,
+        stored_seq,
+    })
 }
 
 fn alarm_from(r: &AnyRow) -> Result<DoorAlarm, StoreError> {
@@ -588,13 +669,15 @@ pub async fn record_server_alarm(
 ) -> Result<DoorAlarm, StoreError> {
     insert_alarm(
         w,
-        Timestamp::now(),
-        door_id,
-        code,
-        person_id,
-        detail,
-        "system",
-        None,
+        NewAlarm {
+            at: Timestamp::now(),
+            door_id,
+            code,
+            person_id,
+            detail: detail.to_string(),
+            source: "system".into(),
+            seq: None,
+        },
     )
     .await
 }
