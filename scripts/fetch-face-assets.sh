@@ -8,6 +8,9 @@
 #   ${MONBAN_CACHE_DIR:-/var/tmp/monban-cache}/face/models/*.onnx
 #   ${MONBAN_CACHE_DIR:-/var/tmp/monban-cache}/face/photos/{person_a_1.jpg,…,CREDITS.md}
 #
+# It also installs ffmpeg (apt-get) when it is missing: the face reader's VideoCamera reads video
+# devices and files through it, and its tests encode a clip from the photos.
+#
 # Idempotent: when the files are present and their checksums match, it does nothing.
 set -euo pipefail
 
@@ -27,6 +30,25 @@ if [ -z "$PY" ]; then
   echo "python3 が見つかりません。インストールしてください / python3 not found: install it (apt-get install python3 python3-pip)" >&2
   exit 1
 fi
+
+ensure_ffmpeg() {
+  command -v ffmpeg >/dev/null 2>&1 && return 0
+  local SUDO=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO="none"; fi
+  fi
+  if [ "$SUDO" != none ] && command -v apt-get >/dev/null 2>&1; then
+    echo "ffmpeg をインストールします (apt-get) / installing ffmpeg (apt-get)"
+    if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null 2>&1; then
+      $SUDO apt-get update -qq >/dev/null 2>&1 || true
+      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null || true
+    fi
+  fi
+  if ! command -v ffmpeg >/dev/null 2>&1; then
+    echo "ffmpeg がありません。apt-get install ffmpeg を実行してください（ビデオカメラの読み取りとそのテストに必要） / ffmpeg missing: run apt-get install ffmpeg (needed to read video cameras and by their tests)" >&2
+  fi
+}
+ensure_ffmpeg
 
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use monban_core::model::Id;
 use monban_core::{
-    decide, AccessRequest, AlarmCode, CardId, CredentialKind, Decision, Direction, PolicySnapshot,
-    PresenceState, ReasonCode,
+    decide_with_face, AccessRequest, AlarmCode, CardId, CredentialHash, CredentialKind, Decision,
+    Direction, FaceEvidence, PolicySnapshot, PresenceState, ReasonCode,
 };
 use monban_proto::{
     credential_hash, ControllerMsg, DoorRecord, Enrolment, RecordBody, ServerMsg, SignedSnapshot,
@@ -37,6 +37,24 @@ pub enum AgentError {
     NotEnrolled(PathBuf),
     #[error("{0}")]
     Other(String),
+}
+
+/// A credential read at a door with everything the reader found; see [`Agent::present_with`].
+#[derive(Debug, Clone, Copy)]
+pub struct Presentation<'a> {
+    pub door_id: Id,
+    pub direction: Direction,
+    pub kind: CredentialKind,
+    /// The card's ID (hex) or the face template reference.
+    pub value: &'a str,
+    /// The PIN typed, if the reader has a keypad.
+    pub pin: Option<&'a str>,
+    /// At a face+card door: the reader's 1:1 face check (`None`: none was made).
+    pub face: Option<FaceEvidence>,
+    /// Body temperature in tenths of °C, if the reader measured one.
+    pub temperature_dc: Option<i16>,
+    /// The time to decide at (simulations); the controller clock otherwise.
+    pub at: Option<Timestamp>,
 }
 
 /// One journaled record, as observers (tests, the demo) see it.
@@ -237,7 +255,8 @@ impl Agent {
     }
 
     /// Decides a credential read at a door, journals it (and a two-person companion's entry)
-    /// and returns the decision. Never touches the network.
+    /// and returns the decision. Never touches the network. Carries no face evidence; a
+    /// face+card door needs [`Agent::present_with`].
     #[allow(clippy::too_many_arguments)]
     pub fn present(
         &self,
@@ -249,6 +268,57 @@ impl Agent {
         temperature_dc: Option<i16>,
         at: Option<Timestamp>,
     ) -> Result<Decision, AgentError> {
+        self.present_with(&Presentation {
+            door_id,
+            direction,
+            kind,
+            value,
+            pin,
+            face: None,
+            temperature_dc,
+            at,
+        })
+    }
+
+    /// The keyed hash the snapshot knows a credential by (a card's normalised ID, a face
+    /// template reference), so a face reader can hash its gallery's template references and
+    /// compare them with [`Agent::face_hashes_for_card`]. `None` without a snapshot or for an
+    /// unreadable card.
+    pub fn credential_hash(&self, kind: CredentialKind, value: &str) -> Option<CredentialHash> {
+        let l = self.local();
+        l.snap.as_ref()?;
+        hash_credential(&l.key, kind, value)
+    }
+
+    /// The keyed hashes of the face templates of the holder of a card, for the 1:1 check at a
+    /// face+card door. Empty for an unknown card or a holder without a face credential. The
+    /// controller learns no name or template this way: only hashes it already holds.
+    pub fn face_hashes_for_card(&self, card: &str) -> Vec<CredentialHash> {
+        let l = self.local();
+        let Some(snap) = l.snap.as_ref() else {
+            return Vec::new();
+        };
+        hash_credential(&l.key, CredentialKind::Card, card)
+            .and_then(|h| snap.person_of(&h))
+            .map(|pid| snap.face_hashes_of(pid).to_vec())
+            .unwrap_or_default()
+    }
+
+    /// Like [`Agent::present`], with everything the reader found, face evidence included: at a
+    /// face+card door the decision engine refuses a read without a face check
+    /// (`face_required`) or with a face that is not the card holder's (`face_mismatch`), and
+    /// the refusal is journaled and uploaded like every other decision.
+    pub fn present_with(&self, p: &Presentation<'_>) -> Result<Decision, AgentError> {
+        let Presentation {
+            door_id,
+            direction,
+            kind,
+            value,
+            pin,
+            face,
+            temperature_dc,
+            at,
+        } = *p;
         let at = at.unwrap_or_else(Timestamp::now);
         let mut l = self.local();
         let snap = l.snap.clone();
@@ -265,14 +335,7 @@ impl Agent {
                 0,
             ),
             Some(snap) => {
-                let normalised = match kind {
-                    CredentialKind::Card => CardId::parse("card", value)
-                        .map(|c| c.as_str().to_string())
-                        .unwrap_or_default(),
-                    _ => value.to_string(),
-                };
-                let hash =
-                    (!normalised.is_empty()).then(|| credential_hash(&l.key, kind, &normalised));
+                let hash = hash_credential(&l.key, kind, value);
                 let pin_ok = pin.map(|p| {
                     hash.and_then(|h| snap.person_of(&h))
                         .and_then(|pid| snap.pin_hash_of(pid))
@@ -285,7 +348,7 @@ impl Agent {
                     pin_ok,
                     temperature_dc,
                 };
-                let d = decide(snap, &l.presence, &req, at);
+                let d = decide_with_face(snap, &l.presence, &req, face, at);
                 l.presence.apply(snap, &req, &d, at);
                 if d.granted {
                     l.presence.set_door_open(door_id, true);
@@ -393,6 +456,29 @@ impl Agent {
                         temperature_dc,
                         at,
                     )
+                    .map(|d| {
+                        if d.granted {
+                            io.set_unlocked(true);
+                            unlocked_until = Some(now + Duration::from_secs(UNLOCK_SECS));
+                        }
+                    }),
+                Some(DoorInput::FaceCardRead {
+                    direction,
+                    card,
+                    face,
+                    temperature_dc,
+                    at,
+                }) => self
+                    .present_with(&Presentation {
+                        door_id: door,
+                        direction,
+                        kind: CredentialKind::Card,
+                        value: &card,
+                        pin: None,
+                        face,
+                        temperature_dc,
+                        at,
+                    })
                     .map(|d| {
                         if d.granted {
                             io.set_unlocked(true);
@@ -616,6 +702,17 @@ impl Agent {
             }
         }
     }
+}
+
+/// Hashes a credential as the server's snapshot does: cards by their normalised ID.
+fn hash_credential(key: &[u8], kind: CredentialKind, value: &str) -> Option<CredentialHash> {
+    let normalised = match kind {
+        CredentialKind::Card => CardId::parse("card", value)
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default(),
+        _ => value.to_string(),
+    };
+    (!normalised.is_empty()).then(|| credential_hash(key, kind, &normalised))
 }
 
 fn verify_pin(pin: &str, phc: &str) -> bool {

@@ -7,7 +7,7 @@
 use std::future::Future;
 
 use monban_core::model::Id;
-use monban_core::{CredentialKind, Direction};
+use monban_core::{CredentialKind, Direction, FaceEvidence};
 use tokio::sync::{mpsc, watch};
 
 /// Something that happened at the door.
@@ -21,6 +21,19 @@ pub enum DoorInput {
         value: String,
         /// The PIN typed, if the reader has a keypad.
         pin: Option<String>,
+        /// Body temperature in tenths of °C, if the reader measured one.
+        temperature_dc: Option<i16>,
+        /// The time to decide at (for simulations); the controller clock otherwise.
+        at: Option<jiff::Timestamp>,
+    },
+    /// A card read at a face+card door, with the reader's 1:1 check of the live face against
+    /// the card holder's templates (see `Agent::face_hashes_for_card`).
+    FaceCardRead {
+        direction: Direction,
+        /// The card's normalised hex ID.
+        card: String,
+        /// What the face check found; `None` when no face was checked.
+        face: Option<FaceEvidence>,
         /// Body temperature in tenths of °C, if the reader measured one.
         temperature_dc: Option<i16>,
         /// The time to decide at (for simulations); the controller clock otherwise.
@@ -113,6 +126,23 @@ impl SimDoorHandle {
             kind: CredentialKind::Card,
             value: card_hex.to_string(),
             pin: pin.map(str::to_string),
+            temperature_dc: None,
+            at: None,
+        })
+        .await
+    }
+
+    /// Presents a card at a face+card door together with the reader's face check.
+    pub async fn present_card_with_face(
+        &self,
+        direction: Direction,
+        card_hex: &str,
+        face: Option<FaceEvidence>,
+    ) -> bool {
+        self.send(DoorInput::FaceCardRead {
+            direction,
+            card: card_hex.to_string(),
+            face,
             temperature_dc: None,
             at: None,
         })

@@ -15,5 +15,5 @@ pub mod door;
 pub mod journal;
 pub mod link;
 
-pub use agent::{enrol, inspect, Agent, AgentError, Status};
+pub use agent::{enrol, inspect, Agent, AgentError, Presentation, Status};
 pub use door::{DoorInput, DoorIo, SimDoor, SimDoorHandle};

@@ -8,14 +8,17 @@
 //! Checks, in order (the first failing one gives the reason):
 //! 1. the door and credential are known; the credential is active and valid today;
 //! 2. the person is active and valid today; the PIN matches where the door asks for one;
-//! 3. entering: body temperature within the zone's limit (when the reader sends one);
-//! 4. entering: no lockdown of the zone, a zone around it, or its site (leaving is always allowed);
-//! 5. an access group grants the zone being entered on its schedule (holidays, closed days);
-//! 6. interlock: no other door of the door's interlock group is open;
-//! 7. anti-passback of the door's inner zone: the person must be where the door starts
+//! 3. at a face+card door: the reader's 1:1 face check matched an active face credential of the
+//!    card holder (no face evidence: `face_required`; no match or someone else's face:
+//!    `face_mismatch`);
+//! 4. entering: body temperature within the zone's limit (when the reader sends one);
+//! 5. entering: no lockdown of the zone, a zone around it, or its site (leaving is always allowed);
+//! 6. an access group grants the zone being entered on its schedule (holidays, closed days);
+//! 7. interlock: no other door of the door's interlock group is open;
+//! 8. anti-passback of the door's inner zone: the person must be where the door starts
 //!    (hard: refuse and alarm; soft: allow and alarm; timed: only within the time window);
-//! 8. entering: the zone is not full; a visitor has an escort if the zone requires one;
-//! 9. entering a two-person zone: a second, different authorised person within the window.
+//! 9. entering: the zone is not full; a visitor has an escort if the zone requires one;
+//! 10. entering a two-person zone: a second, different authorised person within the window.
 //!
 //! A granted exit that leaves one person alone in a never-alone zone carries an alarm.
 
@@ -24,7 +27,7 @@ use jiff::Timestamp;
 use crate::coded_enum;
 use crate::credential::{CredentialKind, CredentialStatus};
 use crate::event::Direction;
-use crate::model::{within, Id, PersonKind};
+use crate::model::{within, Id, PersonKind, ReaderMode};
 use crate::presence::PresenceState;
 use crate::schedule::ScheduleVerdict;
 use crate::snapshot::{verdict, AntiPassbackMode, CredentialHash, PolicySnapshot};
@@ -52,6 +55,8 @@ coded_enum! {
         TemperatureOverLimit = ("temperature_over_limit", "体温が基準超過", "temperature over limit"),
         Lockdown = ("lockdown", "ロックダウン中", "lockdown"),
         UnknownDoor = ("unknown_door", "未登録の扉", "unknown door"),
+        FaceMismatch = ("face_mismatch", "顔が一致しない", "face does not match the card holder"),
+        FaceRequired = ("face_required", "顔認証が必要", "face check required"),
     }
 }
 
@@ -114,24 +119,51 @@ pub struct AccessRequest {
     pub temperature_dc: Option<i16>,
 }
 
+/// What a face+card door's reader found when it compared the live face (1:1) with the face
+/// templates of the holder of the presented card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceEvidence {
+    /// The live face matched the template whose reference has this keyed hash (the hash of a
+    /// `face` credential, as in the snapshot).
+    Matched(CredentialHash),
+    /// A face was seen and checked, and matched none of the holder's templates.
+    NoMatch,
+}
+
 /// Decides one request. See the [module documentation](self) for the order of checks.
+///
+/// Carries no face evidence: a face+card door refuses with [`ReasonCode::FaceRequired`]. Use
+/// [`decide_with_face`] where the reader did the 1:1 face check.
 pub fn decide(
     snap: &PolicySnapshot,
     presence: &PresenceState,
     req: &AccessRequest,
     at: Timestamp,
 ) -> Decision {
-    let Some(door) = snap.door(req.door_id) else {
+    decide_with_face(snap, presence, req, None, at)
+}
+
+/// Decides one request with what the reader found comparing the live face with the card
+/// holder's templates (`None`: no face check was made). Only face+card doors read `face`.
+pub fn decide_with_face(
+    snap: &PolicySnapshot,
+    presence: &PresenceState,
+    req: &AccessRequest,
+    face: Option<FaceEvidence>,
+    at: Timestamp,
+) -> Decision {
+    let Some(door_entry) = snap.doors.get(&req.door_id) else {
         return Decision::deny(ReasonCode::UnknownDoor, None, None);
     };
+    let door = &door_entry.policy;
     let Some(cred) = req.credential.as_ref().and_then(|h| snap.creds.get(h)) else {
         return Decision::deny(ReasonCode::UnknownCredential, None, None);
     };
     let pid = Some(cred.person_id);
     let kind = Some(cred.kind);
     let deny = |r| Decision::deny(r, pid, kind);
-    let local = snap.local_datetime(at);
-    let today = local.date();
+    let local = snap.local_moment(at);
+    let today = local.date;
     if cred.status != CredentialStatus::Active {
         return deny(ReasonCode::CredentialSuspended);
     }
@@ -141,24 +173,38 @@ pub fn decide(
     if !within(today, None, cred.valid_until) {
         return deny(ReasonCode::CredentialExpired);
     }
-    let Some(holder) = snap.holders.get(&cred.person_id) else {
+    let Some(holder) = snap.holder_at(cred.holder) else {
         return Decision::deny(ReasonCode::UnknownCredential, None, None);
     };
     if !holder.active || !within(today, holder.valid_from, holder.valid_until) {
         return deny(ReasonCode::PersonInactive);
     }
-    if door
-        .reader_mode
-        .required_kinds()
-        .contains(&CredentialKind::Pin)
-        && req.pin_ok != Some(true)
-    {
+    if door_entry.needs_pin && req.pin_ok != Some(true) {
         return deny(ReasonCode::WrongPin);
     }
-    let inner = snap.zone(door.to_zone_id);
-    let target = match req.direction {
-        Direction::In => Some(door.to_zone_id),
-        Direction::Out => door.from_zone_id,
+    if door.reader_mode == ReaderMode::FaceAndCard {
+        match face {
+            None => return deny(ReasonCode::FaceRequired),
+            Some(FaceEvidence::NoMatch) => return deny(ReasonCode::FaceMismatch),
+            Some(FaceEvidence::Matched(h)) => {
+                // The matched template must be an active face credential of the card's holder,
+                // valid today; anyone else's face, or a withdrawn one, does not count.
+                let own = snap.creds.get(&h).is_some_and(|f| {
+                    f.kind == CredentialKind::Face
+                        && f.person_id == cred.person_id
+                        && f.status == CredentialStatus::Active
+                        && within(today, f.valid_from, f.valid_until)
+                });
+                if !own {
+                    return deny(ReasonCode::FaceMismatch);
+                }
+            }
+        }
+    }
+    let inner = snap.zone_at(door_entry.inner);
+    let (target, target_ix) = match req.direction {
+        Direction::In => (Some(door.to_zone_id), door_entry.inner),
+        Direction::Out => (door.from_zone_id, door_entry.outer),
     };
     let entering = req.direction == Direction::In;
     if entering {
@@ -169,7 +215,7 @@ pub fn decide(
                 return d;
             }
         }
-        if snap.locked_down(door.to_zone_id) {
+        if door_entry.locked_down {
             return deny(ReasonCode::Lockdown);
         }
     }
@@ -178,10 +224,10 @@ pub fn decide(
         let mut best = ReasonCode::NoAccessGroup;
         let mut allowed = false;
         for g in snap.holder_groups(holder) {
-            if !g.zone_ids.contains(&target) {
+            if !g.grants(target, target_ix) {
                 continue;
             }
-            match verdict(snap, g, at, local) {
+            match verdict(g, at, &local) {
                 ScheduleVerdict::Allowed => {
                     allowed = true;
                     break;
@@ -202,7 +248,7 @@ pub fn decide(
         }
     }
     if snap
-        .interlocked_with(door)
+        .interlocked_with(door_entry)
         .iter()
         .any(|d| *d != door.id && presence.door_open(*d))
     {

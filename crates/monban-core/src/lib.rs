@@ -7,6 +7,7 @@
 pub mod credential;
 pub mod decision;
 pub mod event;
+mod fx;
 pub mod holiday;
 pub mod model;
 pub mod operator;
@@ -16,7 +17,9 @@ pub mod snapshot;
 pub mod text;
 
 pub use credential::{CardId, CredentialKind, CredentialStatus, Pin};
-pub use decision::{decide, AccessRequest, AlarmCode, Decision, ReasonCode};
+pub use decision::{
+    decide, decide_with_face, AccessRequest, AlarmCode, Decision, FaceEvidence, ReasonCode,
+};
 pub use event::{AccessEvent, Direction};
 pub use model::{
     AccessGroup, Credential, Door, Person, PersonKind, PersonStatus, ReaderMode, Site, Zone,

@@ -5,12 +5,11 @@
 //! The state changes only through [`PresenceState::apply`] (after a decision), [`PresenceState::set`]
 //! (an update from the server) and the door methods, so it stays a plain value the engine reads.
 
-use std::collections::{HashMap, HashSet};
-
 use jiff::Timestamp;
 
 use crate::decision::{AccessRequest, Decision, ReasonCode};
 use crate::event::Direction;
+use crate::fx::{FxHashMap, FxHashSet};
 use crate::model::{Id, PersonKind};
 use crate::snapshot::PolicySnapshot;
 
@@ -40,12 +39,12 @@ pub struct RecentEntry {
 /// Presence and door state. See the [module documentation](self).
 #[derive(Debug, Clone, Default)]
 pub struct PresenceState {
-    whereabouts: HashMap<Id, Whereabouts>,
-    occupancy: HashMap<Id, u32>,
-    forgiven: HashSet<Id>,
-    pending: HashMap<Id, Pending>,
-    recent: HashMap<Id, RecentEntry>,
-    open_doors: HashSet<Id>,
+    whereabouts: FxHashMap<Id, Whereabouts>,
+    occupancy: FxHashMap<Id, u32>,
+    forgiven: FxHashSet<Id>,
+    pending: FxHashMap<Id, Pending>,
+    recent: FxHashMap<Id, RecentEntry>,
+    open_doors: FxHashSet<Id>,
 }
 
 impl PresenceState {

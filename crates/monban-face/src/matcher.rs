@@ -1,9 +1,18 @@
 //! What a face reader does with camera frames: capture a few frames, check liveness, and map
 //! the best face to an enrolled template — 1:N for face-only doors, 1:1 against a card
-//! holder's template for face+card doors. The controller then presents the template reference
-//! (a `face` credential) or the card to the decision engine like any other read.
+//! holder's templates for face+card doors.
+//!
+//! At a face-only door the controller presents the matched template reference as a `face`
+//! credential. At a face+card door the reader asks the controller agent for the keyed hashes
+//! of the card holder's face credentials (`Agent::face_hashes_for_card`), compares the live
+//! face only with the gallery templates whose hashed references are among them
+//! ([`FaceMatcher::verify_against`]), and hands the resulting [`FaceEvidence`] to the agent
+//! with the card, so the decision engine grants or refuses (`face_mismatch`, `face_required`)
+//! and journals it like any other read.
 
 use std::sync::Arc;
+
+use monban_core::{CredentialHash, FaceEvidence};
 
 use crate::camera::Camera;
 use crate::engine::FaceEngine;
@@ -153,6 +162,67 @@ impl FaceMatcher {
                 best_score: Some(score),
             },
             None => FaceRead::Unknown { best_score: None },
+        }
+    }
+
+    /// 1:1 verification at a face+card door through the controller: compares the live face
+    /// only with the gallery templates whose reference hashes (by `hash_ref`, the controller's
+    /// keyed credential hash of a `face` template reference) are in `holder_faces`, the card
+    /// holder's face credentials. Returns what was seen and the evidence for the decision
+    /// engine: `Matched(hash)` for a match at or above the threshold, `NoMatch` for a face that
+    /// matched none of them or failed the liveness check, `None` when no face was seen.
+    pub fn verify_against(
+        &self,
+        camera: &mut dyn Camera,
+        holder_faces: &[CredentialHash],
+        hash_ref: impl Fn(&str) -> Option<CredentialHash>,
+    ) -> Result<(FaceRead, Option<FaceEvidence>), FaceError> {
+        match self.checked(camera)? {
+            Ok(e) => {
+                let (read, evidence) = self.verify_embedding_against(&e, holder_faces, hash_ref);
+                Ok((read, Some(evidence)))
+            }
+            Err(FaceRead::NoFace) => Ok((FaceRead::NoFace, None)),
+            Err(read) => Ok((read, Some(FaceEvidence::NoMatch))),
+        }
+    }
+
+    /// [`verify_against`](Self::verify_against) on an embedding.
+    pub fn verify_embedding_against(
+        &self,
+        e: &Embedding,
+        holder_faces: &[CredentialHash],
+        hash_ref: impl Fn(&str) -> Option<CredentialHash>,
+    ) -> (FaceRead, FaceEvidence) {
+        if holder_faces.is_empty() {
+            return (
+                FaceRead::Unknown { best_score: None },
+                FaceEvidence::NoMatch,
+            );
+        }
+        // Best first: the first template of the holder is the best of theirs.
+        let best = self
+            .gallery
+            .top_k(e, self.gallery.len())
+            .into_iter()
+            .find_map(|hit| {
+                let h = hash_ref(&hit.owner.template_ref)?;
+                holder_faces.contains(&h).then_some((hit, h))
+            });
+        match best {
+            Some((Hit { owner, score }, h)) if self.engine.is_match(score) => {
+                (FaceRead::Matched { owner, score }, FaceEvidence::Matched(h))
+            }
+            Some((hit, _)) => (
+                FaceRead::Unknown {
+                    best_score: Some(hit.score),
+                },
+                FaceEvidence::NoMatch,
+            ),
+            None => (
+                FaceRead::Unknown { best_score: None },
+                FaceEvidence::NoMatch,
+            ),
         }
     }
 }

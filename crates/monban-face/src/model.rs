@@ -98,8 +98,6 @@ fn load_err(e: impl std::fmt::Display) -> FaceError {
     FaceError::ModelLoad(e.to_string())
 }
 
-/// Parses ONNX bytes, folds the constant `DequantizeLinear` nodes into f32 weights, fixes the
-/// input to `input_shape` (f32) and returns an optimised runnable plan.
 /// A runnable, optimised model.
 pub type Plan = std::sync::Arc<TypedRunnableModel>;
 
@@ -112,13 +110,28 @@ pub(crate) fn f32_vec(t: &Tensor) -> Result<Vec<f32>, String> {
         .collect())
 }
 
+/// Parses ONNX bytes, folds the constant `DequantizeLinear` nodes into f32 weights (and the
+/// constant reshapes and batch normalisations after them), fixes the input to `input_shape` (f32)
+/// and returns an optimised runnable plan.
 pub fn load_plan(bytes: &[u8], input_shape: &[usize]) -> Result<Plan, FaceError> {
-    let onnx = tract_onnx::onnx().with_ignore_output_shapes(true);
+    // The files carry `value_info` shapes computed for their export size (YuNet: 640); tract
+    // infers every shape itself from the input fact, so the detector runs at any size.
+    let mut onnx = tract_onnx::onnx()
+        .with_ignore_output_shapes(true)
+        .with_ignore_value_info(true);
+    crate::prelu::register(&mut onnx);
     let mut proto = onnx
         .proto_model_for_read(&mut std::io::Cursor::new(bytes))
         .map_err(load_err)?;
     let folded = fold_dequantize(&mut proto)?;
-    tracing::debug!(folded, "dequantized constant weights to f32");
+    let reshapes = fold_constant_reshapes(&mut proto)?;
+    let batch_norms = fold_batch_norms(&mut proto)?;
+    tracing::debug!(
+        folded,
+        reshapes,
+        batch_norms,
+        "dequantized constant weights to f32, folded reshapes and batch norms"
+    );
     let model = onnx.model_for_proto_model(&proto).map_err(load_err)?;
     let model = model
         .with_input_fact(0, f32::fact(input_shape).into())
@@ -191,7 +204,14 @@ pub fn fold_dequantize(proto: &mut pb::ModelProto) -> Result<usize, FaceError> {
         .map(|(_, n)| n)
         .collect();
     graph.initializer.extend(new_inits);
-    // Drop the int8 initializers nothing reads any more.
+    prune(graph);
+    Ok(count)
+}
+
+/// Drops the initializers nothing reads any more, and the graph inputs that are initializers or
+/// read by nothing (older exporters list initializers among the inputs, and the quantizer left
+/// the names of the weights it replaced there): only real inputs stay.
+fn prune(graph: &mut pb::GraphProto) {
     let used: HashSet<&String> = graph.node.iter().flat_map(|n| n.input.iter()).collect();
     let outputs: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();
     let keep: Vec<bool> = graph
@@ -207,8 +227,6 @@ pub fn fold_dequantize(proto: &mut pb::ModelProto) -> Result<usize, FaceError> {
         .map(|(t, _)| t)
         .collect();
     let init_names: HashSet<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
-    // Older exporters list initializers among the graph inputs, and the quantizer left the
-    // names of the weights it replaced there, read by nothing: only real inputs stay.
     let produced: HashSet<String> = graph
         .node
         .iter()
@@ -222,6 +240,231 @@ pub fn fold_dequantize(proto: &mut pb::ModelProto) -> Result<usize, FaceError> {
     graph.input.retain(|i| {
         !init_names.contains(&i.name) && !produced.contains(&i.name) && consumed.contains(&i.name)
     });
+}
+
+/// The initializers of a graph by name, read as f32 tensors on demand.
+struct Inits {
+    index: HashMap<String, usize>,
+}
+
+impl Inits {
+    fn new(graph: &pb::GraphProto) -> Self {
+        Inits {
+            index: graph
+                .initializer
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.name.clone(), i))
+                .collect(),
+        }
+    }
+
+    fn proto<'g>(&self, graph: &'g pb::GraphProto, name: &str) -> Option<&'g pb::TensorProto> {
+        self.index.get(name).map(|&i| &graph.initializer[i])
+    }
+
+    /// The named initializer as f32, `None` when there is none or it is not numeric.
+    fn f32(&self, graph: &pb::GraphProto, name: &str) -> Option<Tensor> {
+        let t = self.proto(graph, name)?;
+        let resolver = tract_onnx::data_resolver::default();
+        let t = tract_onnx::tensor::load_tensor(&*resolver, t, None).ok()?;
+        Some(t.cast_to::<f32>().ok()?.into_owned())
+    }
+}
+
+/// Replaces every `Reshape` of a constant initializer by a constant shape with an initializer of
+/// the new shape (the quantizer reshapes every dequantized weight at run time). Returns how many.
+pub fn fold_constant_reshapes(proto: &mut pb::ModelProto) -> Result<usize, FaceError> {
+    let graph = proto
+        .graph
+        .as_mut()
+        .ok_or_else(|| FaceError::ModelLoad("ONNX model without a graph".into()))?;
+    let inits = Inits::new(graph);
+    let mut removed = HashSet::new();
+    let mut new_inits = Vec::new();
+    for (n, node) in graph.node.iter().enumerate() {
+        if node.op_type != "Reshape" || node.input.len() != 2 || node.output.len() != 1 {
+            continue;
+        }
+        let (Some(data), Some(shape)) = (
+            inits.proto(graph, &node.input[0]),
+            inits.proto(graph, &node.input[1]),
+        ) else {
+            continue;
+        };
+        let resolver = tract_onnx::data_resolver::default();
+        let Ok(shape) = tract_onnx::tensor::load_tensor(&*resolver, shape, None) else {
+            continue;
+        };
+        let Ok(shape) = shape.cast_to::<i64>() else {
+            continue;
+        };
+        let Ok(shape) = shape.to_plain_array_view::<i64>() else {
+            continue;
+        };
+        let shape: Vec<i64> = shape.iter().copied().collect();
+        let allow_zero = node
+            .attribute
+            .iter()
+            .any(|a| a.name == "allowzero" && a.i != 0);
+        let Some(dims) = reshaped_dims(&data.dims, &shape, allow_zero) else {
+            continue;
+        };
+        let Some(t) = inits.f32(graph, &node.input[0]) else {
+            continue;
+        };
+        let Ok(t) = t.into_shape(&dims.iter().map(|&d| d as usize).collect::<Vec<_>>()) else {
+            continue;
+        };
+        new_inits.push(f32_proto(node.output[0].clone(), &t));
+        removed.insert(n);
+    }
+    let count = removed.len();
+    let nodes = std::mem::take(&mut graph.node);
+    graph.node = nodes
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !removed.contains(i))
+        .map(|(_, n)| n)
+        .collect();
+    graph.initializer.extend(new_inits);
+    prune(graph);
+    Ok(count)
+}
+
+/// ONNX `Reshape` shape semantics: `0` copies the input dimension (unless `allowzero`), one `-1`
+/// is inferred. `None` when the shape does not fit.
+fn reshaped_dims(input: &[i64], shape: &[i64], allow_zero: bool) -> Option<Vec<i64>> {
+    let total: i64 = input.iter().product();
+    let mut out = Vec::with_capacity(shape.len());
+    let mut infer = None;
+    for (i, &d) in shape.iter().enumerate() {
+        match d {
+            0 if !allow_zero => out.push(*input.get(i)?),
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                out.push(1);
+            }
+            d if d >= 0 => out.push(d),
+            _ => return None,
+        }
+    }
+    let known: i64 = out.iter().product();
+    if let Some(i) = infer {
+        if known == 0 || total % known != 0 {
+            return None;
+        }
+        out[i] = total / known;
+    }
+    (out.iter().product::<i64>() == total).then_some(out)
+}
+
+/// Folds every `BatchNormalization` that is the only reader of a `Conv` with constant weights
+/// into that convolution's weights and bias: `w' = w·γ/√(σ²+ε)`, `b' = (b − μ)·γ/√(σ²+ε) + β`.
+/// tract folds the per-channel arithmetic after an ordinary convolution itself but not after a
+/// depthwise one; folded here, neither costs a pass over the activations. Returns how many.
+pub fn fold_batch_norms(proto: &mut pb::ModelProto) -> Result<usize, FaceError> {
+    let graph = proto
+        .graph
+        .as_mut()
+        .ok_or_else(|| FaceError::ModelLoad("ONNX model without a graph".into()))?;
+    let inits = Inits::new(graph);
+    let graph_outputs: HashSet<&String> = graph.output.iter().map(|o| &o.name).collect();
+    let mut readers: HashMap<&String, usize> = HashMap::new();
+    for node in &graph.node {
+        for i in &node.input {
+            *readers.entry(i).or_default() += 1;
+        }
+    }
+    let producer: HashMap<&String, usize> = graph
+        .node
+        .iter()
+        .enumerate()
+        .flat_map(|(n, node)| node.output.iter().map(move |o| (o, n)))
+        .collect();
+    // (conv node, bn node, new weight, new bias)
+    let mut folds: Vec<(usize, usize, Tensor, Tensor)> = Vec::new();
+    for (b, bn) in graph.node.iter().enumerate() {
+        if bn.op_type != "BatchNormalization" || bn.input.len() != 5 || bn.output.len() != 1 {
+            continue;
+        }
+        let x = &bn.input[0];
+        let Some(&c) = producer.get(x) else { continue };
+        let conv = &graph.node[c];
+        if conv.op_type != "Conv"
+            || readers.get(x) != Some(&1)
+            || graph_outputs.contains(x)
+            || conv.input.len() < 2
+        {
+            continue;
+        }
+        let eps = bn
+            .attribute
+            .iter()
+            .find(|a| a.name == "epsilon")
+            .map(|a| a.f)
+            .unwrap_or(1e-5);
+        let p: Option<Vec<Vec<f32>>> = bn.input[1..]
+            .iter()
+            .map(|n| inits.f32(graph, n).and_then(|t| f32_vec(&t).ok()))
+            .collect();
+        let Some(p) = p else { continue };
+        let (gamma, beta, mean, var) = (&p[0], &p[1], &p[2], &p[3]);
+        let Some(w) = inits.f32(graph, &conv.input[1]) else {
+            continue;
+        };
+        let oc = w.shape().first().copied().unwrap_or(0);
+        if oc == 0 || [gamma, beta, mean, var].iter().any(|v| v.len() != oc) {
+            continue;
+        }
+        let bias = match conv.input.get(2).filter(|n| !n.is_empty()) {
+            Some(n) => match inits.f32(graph, n).and_then(|t| f32_vec(&t).ok()) {
+                Some(v) if v.len() == oc => v,
+                _ => continue,
+            },
+            None => vec![0.0; oc],
+        };
+        let Ok(mut wv) = f32_vec(&w) else { continue };
+        let per = wv.len() / oc;
+        let mut nb = vec![0f32; oc];
+        for o in 0..oc {
+            let s = gamma[o] / (var[o] + eps).sqrt();
+            for v in &mut wv[o * per..(o + 1) * per] {
+                *v *= s;
+            }
+            nb[o] = (bias[o] - mean[o]) * s + beta[o];
+        }
+        let (Ok(nw), Ok(nb)) = (
+            Tensor::from_shape(w.shape(), &wv),
+            Tensor::from_shape(&[oc], &nb),
+        ) else {
+            continue;
+        };
+        folds.push((c, b, nw, nb));
+    }
+    let count = folds.len();
+    let mut removed = HashSet::new();
+    for (c, b, w, bias) in folds {
+        let bn_out = graph.node[b].output[0].clone();
+        let conv = &mut graph.node[c];
+        let wname = format!("{}.bn_folded_weight", conv.name);
+        let bname = format!("{}.bn_folded_bias", conv.name);
+        conv.input.truncate(1);
+        conv.input.push(wname.clone());
+        conv.input.push(bname.clone());
+        conv.output[0] = bn_out;
+        graph.initializer.push(f32_proto(wname, &w));
+        graph.initializer.push(f32_proto(bname, &bias));
+        removed.insert(b);
+    }
+    let nodes = std::mem::take(&mut graph.node);
+    graph.node = nodes
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !removed.contains(i))
+        .map(|(_, n)| n)
+        .collect();
+    prune(graph);
     Ok(count)
 }
 

@@ -4,9 +4,12 @@
 //!
 //! * Face-only door: 1:N identification → the template reference is presented as a `face`
 //!   credential → the decision engine grants or denies with its usual reason codes.
-//! * Face+card door: the card names the holder; the face must match that holder's template
-//!   (1:1) before the card is presented. The decision engine itself does not yet take a face
-//!   result for `face_and_card` doors (see docs/face.md), so the 1:1 check happens in the reader.
+//! * Face+card door: the card names the holder. The reader asks the agent for the keyed hashes
+//!   of that holder's face credentials, compares the live face (1:1) only with the gallery
+//!   templates whose hashed references are among them, and presents the card together with the
+//!   face evidence. The decision engine decides: the holder's own face is granted, someone
+//!   else's face is `face_mismatch`, no face check is `face_required`; every one of these is
+//!   journaled, uploaded and stored at the server with its reason code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -16,20 +19,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use monban_controller::{enrol, Agent};
+use monban_controller::{enrol, Agent, Presentation};
 use monban_core::schedule::Schedule;
 use monban_core::{
-    CardId, CredentialKind, CredentialStatus, Direction, PersonKind, PersonStatus, ReaderMode,
-    ReasonCode, ZoneClass,
+    CardId, CredentialKind, CredentialStatus, Decision, Direction, FaceEvidence, PersonKind,
+    PersonStatus, ReaderMode, ReasonCode, ZoneClass,
 };
 use monban_face::camera::{Camera, ImageSequenceCamera};
 use monban_face::templates::{self, Enrollment, TemplateKey};
 use monban_face::{FaceMatcher, FacePolicy, FaceRead};
 use monban_server::{gateway, AppState, ServerConfig};
-use monban_store::controllers;
 use monban_store::facility::{self, DoorInput, SiteInput, ZoneInput};
 use monban_store::people::{self, AccessGroupInput, CredentialInput, PersonInput};
 use monban_store::testing;
+use monban_store::{controllers, events};
 
 const CARD_A: &str = "0114000000000A01";
 
@@ -315,18 +318,60 @@ async fn face_only_and_face_and_card_doors_through_a_controller() {
     assert!(matches!(read, FaceRead::NotLive(_)), "{read:?}");
     assert!(dec.is_none());
 
-    // Face+card door. Person A's card plus person A's face: 1:1 matches, the card is presented.
-    let holder = people::credential_by_card(&store, &CardId::parse("c", CARD_A).unwrap())
-        .await
-        .unwrap()
-        .unwrap()
-        .person_id;
-    let mut cam = ImageSequenceCamera::open(&sequence(f, "a_card", &["person_a_2.jpg"])).unwrap();
-    let read = tokio::task::block_in_place(|| no_live.verify_person(&mut cam, holder)).unwrap();
+    // Face+card door. The reader reads person A's card and asks the controller which face
+    // templates belong to its holder: keyed hashes only, as the snapshot holds them.
+    let holder_faces = agent.face_hashes_for_card(CARD_A);
+    assert_eq!(holder_faces.len(), 1, "{holder_faces:?}");
+    let a_ref = &matcher.gallery().of_person(pa).next().unwrap().template_ref;
+    assert_eq!(
+        agent.credential_hash(CredentialKind::Face, a_ref),
+        Some(holder_faces[0])
+    );
+    let hash_ref = |r: &str| agent.credential_hash(CredentialKind::Face, r);
+    let face_card = |face: Option<FaceEvidence>| -> Decision {
+        agent
+            .present_with(&Presentation {
+                door_id: inner.id,
+                direction: Direction::In,
+                kind: CredentialKind::Card,
+                value: CARD_A,
+                pin: None,
+                face,
+                temperature_dc: None,
+                at: None,
+            })
+            .unwrap()
+    };
+
+    // Person A's card held up by person B: the 1:1 check against A's templates fails, and the
+    // decision engine refuses with `face_mismatch` (naming the card holder).
+    let mut cam =
+        ImageSequenceCamera::open(&sequence(f, "b_with_a_card", &["person_b_2.jpg"])).unwrap();
+    let (read, evidence) =
+        tokio::task::block_in_place(|| no_live.verify_against(&mut cam, &holder_faces, hash_ref))
+            .unwrap();
     assert!(
-        matches!(read, FaceRead::Matched { ref owner, .. } if owner.person_id == pa),
+        matches!(read, FaceRead::Unknown { best_score: Some(s) } if s < eng.threshold()),
         "{read:?}"
     );
+    assert_eq!(evidence, Some(FaceEvidence::NoMatch));
+    let dec = face_card(evidence);
+    assert!(!dec.granted);
+    assert_eq!(
+        (dec.reason, dec.person_id),
+        (ReasonCode::FaceMismatch, Some(pa))
+    );
+    // B's face really is enrolled (B passed the face-only door): matching B's face 1:N and
+    // handing B's template as the evidence for A's card is refused the same way.
+    let b_ref = &matcher.gallery().of_person(pb).next().unwrap().template_ref;
+    let b_hash = agent.credential_hash(CredentialKind::Face, b_ref).unwrap();
+    assert!(!holder_faces.contains(&b_hash));
+    assert_eq!(
+        face_card(Some(FaceEvidence::Matched(b_hash))).reason,
+        ReasonCode::FaceMismatch
+    );
+    // The card alone, no face check: `face_required`, also through the plain `present`.
+    assert_eq!(face_card(None).reason, ReasonCode::FaceRequired);
     let dec = agent
         .present(
             inner.id,
@@ -338,36 +383,72 @@ async fn face_only_and_face_and_card_doors_through_a_controller() {
             None,
         )
         .unwrap();
-    assert!(dec.granted, "{dec:?}");
-    // Person A's card held up by person B: the 1:1 check fails, nothing is presented.
-    let mut cam =
-        ImageSequenceCamera::open(&sequence(f, "b_with_a_card", &["person_b_2.jpg"])).unwrap();
-    let read = tokio::task::block_in_place(|| no_live.verify_person(&mut cam, holder)).unwrap();
+    assert_eq!((dec.granted, dec.reason), (false, ReasonCode::FaceRequired));
+    // A camera that sees nobody gives no evidence either.
+    let empty = frames.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    image::RgbImage::from_pixel(320, 240, image::Rgb([40, 40, 40]))
+        .save(empty.join("000.png"))
+        .unwrap();
+    let mut cam = ImageSequenceCamera::open(&empty).unwrap();
+    let (read, evidence) =
+        tokio::task::block_in_place(|| no_live.verify_against(&mut cam, &holder_faces, hash_ref))
+            .unwrap();
+    assert_eq!((read, evidence), (FaceRead::NoFace, None));
+
+    // Person A's card with person A's face: 1:1 matches A's template, granted.
+    let mut cam = ImageSequenceCamera::open(&sequence(f, "a_card", &["person_a_2.jpg"])).unwrap();
+    let (read, evidence) =
+        tokio::task::block_in_place(|| no_live.verify_against(&mut cam, &holder_faces, hash_ref))
+            .unwrap();
     assert!(
-        matches!(read, FaceRead::Unknown { best_score: Some(s) } if s < eng.threshold()),
+        matches!(read, FaceRead::Matched { ref owner, .. } if owner.person_id == pa),
         "{read:?}"
     );
-    // Person B by face at the face-only door is fine, but B may not enter the handling area:
-    // the decision engine refuses B's face credential there with its usual reason code.
-    let b_ref = matcher
-        .gallery()
-        .of_person(pb)
-        .next()
+    assert_eq!(evidence, Some(FaceEvidence::Matched(holder_faces[0])));
+    let dec = face_card(evidence);
+    assert!(dec.granted, "{dec:?}");
+    assert_eq!(
+        (dec.person_id, dec.credential_kind),
+        (Some(pa), Some(CredentialKind::Card))
+    );
+
+    // Every decision at the face+card door was journaled and uploaded: the server stores them
+    // with their reason codes, in order.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = agent.status();
+        if s.acked == s.journal_head {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not uploaded: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut stored: Vec<_> = events::recent_events(&store, 100, None)
+        .await
         .unwrap()
-        .template_ref
-        .clone();
-    let dec = agent
-        .present(
-            inner.id,
-            Direction::In,
-            CredentialKind::Face,
-            &b_ref,
-            None,
-            None,
-            None,
-        )
-        .unwrap();
-    assert!(!dec.granted);
-    assert_eq!(dec.reason, ReasonCode::NoAccessGroup, "{dec:?}");
+        .into_iter()
+        .filter(|e| e.door_id == inner.id)
+        .collect();
+    stored.reverse();
+    let got: Vec<_> = stored
+        .iter()
+        .map(|e| (e.reason, e.granted, e.person_id, e.credential_kind))
+        .collect();
+    let card = Some(CredentialKind::Card);
+    assert_eq!(
+        got,
+        vec![
+            (ReasonCode::FaceMismatch, false, Some(pa), card),
+            (ReasonCode::FaceMismatch, false, Some(pa), card),
+            (ReasonCode::FaceRequired, false, Some(pa), card),
+            (ReasonCode::FaceRequired, false, Some(pa), card),
+            (ReasonCode::Granted, true, Some(pa), card),
+        ]
+    );
+    assert_eq!(stored[4].zone_after, Some(handling.id));
     link.abort();
 }

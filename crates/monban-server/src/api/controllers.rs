@@ -9,7 +9,8 @@ use axum::Json;
 use monban_core::operator::Permission;
 use monban_core::text::{Code, FieldError};
 use monban_core::{
-    decide, AccessRequest, CredentialKind, CredentialStatus, Direction, PresenceState, ZoneRules,
+    decide_with_face, AccessRequest, CredentialKind, CredentialStatus, Direction, FaceEvidence,
+    PresenceState, ZoneRules,
 };
 use monban_store::controllers::{self, LockdownScope};
 use monban_store::{events, facility, people};
@@ -440,7 +441,8 @@ pub struct WhatIfOut {
 
 /// Would person P pass door D at time T, and if not, why. Uses the snapshot controllers have,
 /// the person's first active card (or face) credential, current presence, and assumes a PIN,
-/// if asked for, is typed correctly.
+/// if asked for, is typed correctly and, at a face + card door, that the person's own face is
+/// shown.
 #[utoipa::path(post, path = "/api/whatif", tag = "controllers", request_body = WhatIfIn, security(("session" = []), ("csrf" = [])), responses((status = 200, body = WhatIfOut), (status = 422, body = Problem)))]
 async fn whatif(
     State(st): State<AppState>,
@@ -493,7 +495,15 @@ async fn whatif(
         pin_ok: Some(true),
         temperature_dc,
     };
-    let d = decide(&snap, &presence, &req, at);
+    // At a face + card door, assume the person's own face is shown (as a PIN is assumed typed).
+    let face = creds
+        .iter()
+        .find(|c| c.kind == CredentialKind::Face && c.status == CredentialStatus::Active)
+        .and_then(|c| c.face_template_ref.as_ref())
+        .map(|r| {
+            FaceEvidence::Matched(monban_proto::credential_hash(&key, CredentialKind::Face, r))
+        });
+    let d = decide_with_face(&snap, &presence, &req, face, at);
     Ok(Json(WhatIfOut {
         granted: d.granted,
         reason: d.reason.code().into(),
