@@ -133,13 +133,21 @@ impl Store {
         &self.pool
     }
 
-    /// Starts a write transaction. On SQLite, waits for other writers in this process first.
+    /// Starts a write transaction. On SQLite, waits for other writers in this process first and
+    /// then takes the database's write lock (`BEGIN IMMEDIATE`, waiting up to the busy timeout
+    /// for writers in other processes).
     pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         let guard = match self.backend {
             Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
             Backend::Postgres => None,
         };
-        let tx = self.pool.begin().await?;
+        // SQLite: take the write lock at BEGIN, so the busy timeout applies when another process
+        // (the CLI beside a running server) is writing. A deferred transaction that reads first
+        // would fail at once with "database is locked" if the other writer commits in between.
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
         Ok(WriteTx {
             tx,
             backend: self.backend,
