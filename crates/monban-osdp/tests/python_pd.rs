@@ -415,7 +415,13 @@ async fn python_readers_secure_channel_decisions_feedback_recovery_and_rotation(
         h.status(0).dropped > dropped_before,
         "flood not rate-limited"
     );
-    assert!(h.status(0).online && h.status(0).secure);
+    // The reader stays usable: online under Secure Channel (on a loaded machine the control
+    // panel may have re-established the session meanwhile).
+    assert!(
+        h.wait_secure(0, Duration::from_secs(30)).await,
+        "reader 1 not back under Secure Channel after the flood"
+    );
+    assert!(h.status(0).online);
 
     // Kill the reader process: offline alarm; restart it: back online under Secure Channel.
     pd.kill();
