@@ -195,17 +195,26 @@ pub fn fold_dequantize(proto: &mut pb::ModelProto) -> Result<usize, FaceError> {
         new_inits.push(f32_proto(name, &out));
         removed_nodes.insert(n);
     }
-    let count = removed_nodes.len();
+    Ok(replace_with_initializers(graph, &removed_nodes, new_inits))
+}
+
+/// Removes the nodes at the indexes in `removed`, adds the constants that replace their outputs,
+/// drops what is no longer read, and returns how many nodes went.
+fn replace_with_initializers(
+    graph: &mut pb::GraphProto,
+    removed: &HashSet<usize>,
+    new_inits: Vec<pb::TensorProto>,
+) -> usize {
     let nodes = std::mem::take(&mut graph.node);
     graph.node = nodes
         .into_iter()
         .enumerate()
-        .filter(|(i, _)| !removed_nodes.contains(i))
+        .filter(|(i, _)| !removed.contains(i))
         .map(|(_, n)| n)
         .collect();
     graph.initializer.extend(new_inits);
     prune(graph);
-    Ok(count)
+    removed.len()
 }
 
 /// Drops the initializers nothing reads any more, and the graph inputs that are initializers or
@@ -319,17 +328,7 @@ pub fn fold_constant_reshapes(proto: &mut pb::ModelProto) -> Result<usize, FaceE
         new_inits.push(f32_proto(node.output[0].clone(), &t));
         removed.insert(n);
     }
-    let count = removed.len();
-    let nodes = std::mem::take(&mut graph.node);
-    graph.node = nodes
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !removed.contains(i))
-        .map(|(_, n)| n)
-        .collect();
-    graph.initializer.extend(new_inits);
-    prune(graph);
-    Ok(count)
+    Ok(replace_with_initializers(graph, &removed, new_inits))
 }
 
 /// ONNX `Reshape` shape semantics: `0` copies the input dimension (unless `allowzero`), one `-1`
