@@ -2,7 +2,7 @@
 //! zones, 10 access groups: the decision benchmark's policy).
 //!
 //! Writes a controller state directory (enrolment with an unreachable gateway, signed
-//! `snapshot.json`), then opens an [`Agent`] on it the way `monban controller run` does (verify
+//! `snapshot.bin`), then opens an [`Agent`] on it the way `monban controller run` does (verify
 //! the signature, parse, index) and prints the process's resident set before and after, and
 //! after a first decision. The directory is kept, so a real `monban controller run
 //! --state-dir DIR` can be started on it and its `VmRSS` read from `/proc/PID/status`.
@@ -14,95 +14,9 @@ use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 use monban_controller::{enrol, Agent};
-use monban_core::schedule::Schedule;
-use monban_core::snapshot::{CredentialPolicy, DoorPolicy, GroupPolicy, HolderPolicy, ZonePolicy};
-use monban_core::{
-    CredentialKind, CredentialStatus, Direction, PersonKind, PolicyData, ReaderMode, ZoneClass,
-    ZoneRules,
-};
-use monban_proto::{credential_hash, Enrolment, SignedSnapshot};
-
-const DOORS: i64 = 1_000;
-const ZONES: i64 = 100;
-const KEY: &[u8] = b"bench-key-bench-key-bench-key-32";
-
-fn card(i: i64) -> String {
-    format!("0114{i:012X}")
-}
-
-fn data(holders: i64) -> PolicyData {
-    let zones = (1..=ZONES)
-        .map(|z| {
-            let class = match z % 10 {
-                0 => ZoneClass::Management,
-                1 => ZoneClass::Handling,
-                _ => ZoneClass::General,
-            };
-            ZonePolicy {
-                id: z,
-                site_id: 1,
-                parent_id: (z > 1).then_some(1),
-                class,
-                occupancy_limit: Some(10_000),
-                rules: ZoneRules::defaults_for(class),
-            }
-        })
-        .collect();
-    let doors = (1..=DOORS)
-        .map(|d| DoorPolicy {
-            id: d,
-            site_id: 1,
-            from_zone_id: (d % ZONES != 0).then_some(1),
-            to_zone_id: (d % ZONES) + 1,
-            reader_mode: ReaderMode::Card,
-            held_open_limit_secs: 30,
-            interlock_group: None,
-        })
-        .collect();
-    PolicyData {
-        version: 1,
-        built_at_us: 0,
-        time_zone: "Asia/Tokyo".into(),
-        credential_key: hex::encode(KEY),
-        zones,
-        doors,
-        holders: (1..=holders)
-            .map(|id| HolderPolicy {
-                id,
-                kind: PersonKind::Employee,
-                active: true,
-                valid_from: None,
-                valid_until: None,
-                pin_hash: None,
-            })
-            .collect(),
-        credentials: (1..=holders)
-            .map(|id| CredentialPolicy {
-                hash: credential_hash(KEY, CredentialKind::Card, &card(id)),
-                id,
-                person_id: id,
-                kind: CredentialKind::Card,
-                status: CredentialStatus::Active,
-                valid_from: None,
-                valid_until: None,
-            })
-            .collect(),
-        groups: (0..10)
-            .map(|g| GroupPolicy {
-                id: g + 1,
-                schedule: if g % 2 == 0 {
-                    Schedule::business_hours()
-                } else {
-                    Schedule::always()
-                },
-                zone_ids: (1..=ZONES).filter(|z| z % 10 == g || *z == 1).collect(),
-                person_ids: (1..=holders).filter(|p| p % 10 == g).collect(),
-            })
-            .collect(),
-        lockdown_zones: vec![],
-        lockdown_sites: vec![],
-    }
-}
+use monban_core::{CredentialKind, Direction};
+use monban_proto::synthetic::{self, card};
+use monban_proto::{Enrolment, SignedSnapshot};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -133,12 +47,10 @@ fn main() {
             snapshot_key: hex::encode(key.verifying_key().to_bytes()),
         };
         enrol(&dir, &e.to_code(), None).unwrap();
-        let signed = SignedSnapshot::sign(&data(persons), &key).unwrap();
-        std::fs::write(
-            dir.join("snapshot.json"),
-            serde_json::to_vec(&signed).unwrap(),
-        )
-        .unwrap();
+        let signed = SignedSnapshot::sign(&synthetic::policy(persons), &key).unwrap();
+        signed
+            .write_stored(std::fs::File::create(dir.join("snapshot.bin")).unwrap())
+            .unwrap();
         std::fs::write(dir.join("doors.json"), b"[1,2,3]").unwrap();
     }
     let before = rss_kib();

@@ -20,7 +20,7 @@ use monban_proto::{
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::door::{DoorInput, DoorIo};
-use crate::journal::{write_atomic, Journal, JournalError};
+use crate::journal::{write_atomic, write_atomic_with, Journal, JournalError};
 use crate::link;
 
 /// How long a granted door stays unlocked.
@@ -95,7 +95,11 @@ pub struct Status {
 }
 
 const ENROLMENT_FILE: &str = "enrolment.json";
-const SNAPSHOT_FILE: &str = "snapshot.json";
+/// The last verified snapshot, in [`SignedSnapshot::write_stored`]'s form.
+const SNAPSHOT_FILE: &str = "snapshot.bin";
+/// Where earlier versions kept it (the link's JSON form); read when there is no
+/// [`SNAPSHOT_FILE`], and removed once a new snapshot is stored.
+const LEGACY_SNAPSHOT_FILE: &str = "snapshot.json";
 const DOORS_FILE: &str = "doors.json";
 
 fn other(e: impl std::fmt::Display) -> AgentError {
@@ -144,6 +148,16 @@ pub fn inspect(dir: &Path) -> Result<(u64, u64), AgentError> {
     Ok((head, acked))
 }
 
+/// The snapshot stored in `dir`, if there is one: the stored form, else an earlier version's
+/// JSON file. Not yet verified.
+fn read_stored_snapshot(dir: &Path) -> Option<Result<SignedSnapshot, AgentError>> {
+    if let Ok(bytes) = std::fs::read(dir.join(SNAPSHOT_FILE)) {
+        return Some(SignedSnapshot::from_stored(bytes).map_err(AgentError::from));
+    }
+    let bytes = std::fs::read(dir.join(LEGACY_SNAPSHOT_FILE)).ok()?;
+    Some(serde_json::from_slice::<SignedSnapshot>(&bytes).map_err(other))
+}
+
 impl Agent {
     /// Opens the agent in `dir` (enrolled before): recovers the journal and loads the last
     /// snapshot if its signature verifies.
@@ -173,11 +187,8 @@ impl Agent {
                 connected: AtomicBool::new(false),
             }),
         };
-        if let Ok(bytes) = std::fs::read(dir.join(SNAPSHOT_FILE)) {
-            match serde_json::from_slice::<SignedSnapshot>(&bytes)
-                .map_err(other)
-                .and_then(|s| agent.install_snapshot(&s, false).map(|_| ()))
-            {
+        if let Some(stored) = read_stored_snapshot(dir) {
+            match stored.and_then(|s| agent.install_snapshot(&s, false).map(|_| ())) {
                 Ok(()) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "stored snapshot refused; waiting for a new one")
@@ -232,8 +243,8 @@ impl Agent {
         }
         let snap = PolicySnapshot::build(data).map_err(other)?;
         if persist {
-            let json = serde_json::to_vec(s).map_err(other)?;
-            write_atomic(&self.inner.dir.join(SNAPSHOT_FILE), &json)?;
+            write_atomic_with(&self.inner.dir.join(SNAPSHOT_FILE), |w| s.write_stored(w))?;
+            let _ = std::fs::remove_file(self.inner.dir.join(LEGACY_SNAPSHOT_FILE));
         }
         let mut l = self.local();
         let v = snap.version();

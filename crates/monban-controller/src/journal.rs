@@ -194,11 +194,23 @@ fn read_acked(dir: &Path) -> Result<u64, JournalError> {
     }
 }
 
-/// Replaces a small file atomically and durably.
+/// Replaces a file atomically and durably.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), JournalError> {
+    write_atomic_with(path, |f| f.write_all(bytes))
+}
+
+/// Like [`write_atomic`], with the content written by `write` (through a buffer).
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<&File>) -> std::io::Result<()>,
+) -> Result<(), JournalError> {
     let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
+    let f = File::create(&tmp).map_err(io(&tmp))?;
+    {
+        let mut w = std::io::BufWriter::new(&f);
+        write(&mut w).map_err(io(&tmp))?;
+        w.flush().map_err(io(&tmp))?;
+    }
     f.sync_all().map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))?;
     if let Some(parent) = path.parent() {

@@ -354,13 +354,47 @@ async fn scenario(store: Store) {
     assert!(agent
         .install_snapshot(
             &SignedSnapshot {
-                signature: String::new(),
+                signature: Vec::new(),
                 ..good
             },
             true
         )
         .is_err());
     assert_eq!(agent.status().snapshot_version, v);
+    // The stored snapshot is the one in use: a controller restarted on a copy of the state
+    // loads it without the server; a damaged copy is refused, and one from an earlier version
+    // (the link's JSON form in snapshot.json) still loads.
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        cdir.path().join("enrolment.json"),
+        copy.path().join("enrolment.json"),
+    )
+    .unwrap();
+    let stored_bin = std::fs::read(cdir.path().join("snapshot.bin")).unwrap();
+    assert!(!cdir.path().join("snapshot.json").exists());
+    std::fs::write(copy.path().join("snapshot.bin"), &stored_bin).unwrap();
+    assert_eq!(
+        Agent::open(copy.path()).unwrap().status().snapshot_version,
+        v
+    );
+    let mut damaged = stored_bin.clone();
+    damaged[10] ^= 0x20;
+    std::fs::write(copy.path().join("snapshot.bin"), &damaged).unwrap();
+    assert_eq!(
+        Agent::open(copy.path()).unwrap().status().snapshot_version,
+        0
+    );
+    std::fs::remove_file(copy.path().join("snapshot.bin")).unwrap();
+    let legacy = SignedSnapshot::from_stored(stored_bin).unwrap();
+    std::fs::write(
+        copy.path().join("snapshot.json"),
+        serde_json::to_vec(&legacy).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        Agent::open(copy.path()).unwrap().status().snapshot_version,
+        v
+    );
 
     // A policy change reaches the controller as a new signed snapshot.
     let mut tx = w.state.store.begin_write().await.unwrap();

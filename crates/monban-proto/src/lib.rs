@@ -7,6 +7,8 @@
 //! refused as a replay. Door records carry the controller's own sequence number (`seq`, from 1,
 //! without gaps), on which the server stores each record exactly once.
 
+pub mod synthetic;
+
 use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use hmac::{Hmac, Mac};
@@ -52,48 +54,111 @@ pub fn credential_hash(key: &[u8], kind: CredentialKind, value: &str) -> Credent
 
 /// A policy snapshot as sent and stored: the JSON of a [`PolicyData`], and an Ed25519 signature
 /// over exactly those bytes, by the server's snapshot key.
+///
+/// On the link both are base64 strings inside the JSON message; they are decoded straight into
+/// bytes as the message is read, so a large snapshot is never held as text and as bytes at
+/// once. A controller stores it in its own binary form ([`SignedSnapshot::write_stored`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SignedSnapshot {
     pub version: u64,
-    /// JSON of the [`PolicyData`], base64.
-    pub payload: String,
-    /// Ed25519 signature over the decoded payload, base64.
-    pub signature: String,
+    /// JSON of the [`PolicyData`] (base64 on the wire).
+    #[serde(with = "base64_bytes")]
+    pub payload: Vec<u8>,
+    /// Ed25519 signature over the payload (base64 on the wire).
+    #[serde(with = "base64_bytes")]
+    pub signature: Vec<u8>,
 }
+
+/// The last bytes of a stored snapshot: what it is and which layout.
+const STORED_MAGIC: &[u8; 8] = b"MBSNAP1\n";
+/// The stored snapshot's trailer: signature (64), version (8, big-endian), magic (8).
+const STORED_TRAILER: usize = 64 + 8 + 8;
 
 impl SignedSnapshot {
     /// Serialises and signs `data`.
     pub fn sign(data: &PolicyData, key: &SigningKey) -> Result<Self, ProtoError> {
         let bytes = serde_json::to_vec(data).map_err(|e| ProtoError::Malformed(e.to_string()))?;
         let sig = key.sign(&bytes);
-        let b64 = base64::engine::general_purpose::STANDARD;
         Ok(Self {
             version: data.version,
-            payload: b64.encode(&bytes),
-            signature: b64.encode(sig.to_bytes()),
+            payload: bytes,
+            signature: sig.to_bytes().to_vec(),
         })
     }
 
     /// Verifies the signature with `key` and returns the policy. Refuses anything unsigned,
     /// wrongly signed, or whose version differs from the signed content.
     pub fn verify(&self, key: &VerifyingKey) -> Result<PolicyData, ProtoError> {
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let bytes = b64
-            .decode(&self.payload)
+        let sig = ed25519_dalek::Signature::from_slice(&self.signature)
+            .map_err(|_| ProtoError::BadSignature)?;
+        key.verify(&self.payload, &sig)
+            .map_err(|_| ProtoError::BadSignature)?;
+        let data: PolicyData = serde_json::from_slice(&self.payload)
             .map_err(|e| ProtoError::Malformed(e.to_string()))?;
-        let sig = b64
-            .decode(&self.signature)
-            .map_err(|_| ProtoError::BadSignature)?;
-        let sig =
-            ed25519_dalek::Signature::from_slice(&sig).map_err(|_| ProtoError::BadSignature)?;
-        key.verify(&bytes, &sig)
-            .map_err(|_| ProtoError::BadSignature)?;
-        let data: PolicyData =
-            serde_json::from_slice(&bytes).map_err(|e| ProtoError::Malformed(e.to_string()))?;
         if data.version != self.version {
             return Err(ProtoError::Malformed("version mismatch".into()));
         }
         Ok(data)
+    }
+
+    /// Writes the snapshot in the controller's stored form: the payload as it is, then a
+    /// trailer (signature, version, magic), so reading it back copies nothing.
+    pub fn write_stored<W: std::io::Write>(&self, mut w: W) -> std::io::Result<()> {
+        let sig: &[u8; 64] = self.signature.as_slice().try_into().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "署名は64バイトです / a snapshot signature is 64 bytes",
+            )
+        })?;
+        w.write_all(&self.payload)?;
+        w.write_all(sig)?;
+        w.write_all(&self.version.to_be_bytes())?;
+        w.write_all(STORED_MAGIC)?;
+        w.flush()
+    }
+
+    /// Reads what [`SignedSnapshot::write_stored`] wrote (taking the buffer, copying nothing).
+    /// The signature is not checked here: call [`SignedSnapshot::verify`].
+    pub fn from_stored(mut bytes: Vec<u8>) -> Result<Self, ProtoError> {
+        let n = bytes.len();
+        let bad = || ProtoError::Malformed("not a stored Monban snapshot".into());
+        if n < STORED_TRAILER || bytes.get(n - 8..) != Some(STORED_MAGIC.as_slice()) {
+            return Err(bad());
+        }
+        let version = bytes
+            .get(n - 16..n - 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(bad)?;
+        let signature = bytes
+            .get(n - STORED_TRAILER..n - 16)
+            .ok_or_else(bad)?
+            .to_vec();
+        bytes.truncate(n - STORED_TRAILER);
+        bytes.shrink_to_fit();
+        Ok(Self {
+            version,
+            payload: bytes,
+            signature,
+        })
+    }
+}
+
+/// Bytes as a base64 string in JSON, decoded without an intermediate copy of the text when the
+/// input allows borrowing.
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map_err(|e| serde::de::Error::custom(format!("base64: {e}")))
     }
 }
 
@@ -303,16 +368,52 @@ mod tests {
         let mut d = data();
         d.version = 8;
         let forged = SignedSnapshot {
-            payload: base64::engine::general_purpose::STANDARD
-                .encode(serde_json::to_vec(&d).unwrap()),
+            payload: serde_json::to_vec(&d).unwrap(),
             ..s.clone()
         };
         assert!(forged.verify(&key.verifying_key()).is_err());
         let unsigned = SignedSnapshot {
-            signature: String::new(),
-            ..s
+            signature: Vec::new(),
+            ..s.clone()
         };
         assert!(unsigned.verify(&key.verifying_key()).is_err());
+        // The wire form is base64 text, and it reads back the same.
+        let wire = serde_json::to_string(&s).unwrap();
+        assert!(wire.contains(&base64::engine::general_purpose::STANDARD.encode(&s.payload)));
+        assert_eq!(serde_json::from_str::<SignedSnapshot>(&wire).unwrap(), s);
+        assert!(serde_json::from_str::<SignedSnapshot>(
+            r#"{"version":7,"payload":"not base64!","signature":""}"#
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn stored_snapshot_round_trips_and_damage_is_refused() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let s = SignedSnapshot::sign(&data(), &key).unwrap();
+        let mut file = Vec::new();
+        s.write_stored(&mut file).unwrap();
+        assert_eq!(file.len(), s.payload.len() + STORED_TRAILER);
+        let back = SignedSnapshot::from_stored(file.clone()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.verify(&key.verifying_key()).unwrap().version, 7);
+        // Cut short, or not a snapshot at all: refused before any signature check.
+        assert!(SignedSnapshot::from_stored(file[..file.len() - 1].to_vec()).is_err());
+        assert!(SignedSnapshot::from_stored(b"{}".to_vec()).is_err());
+        // One payload byte changed: reads, but the signature no longer verifies.
+        let mut bent = file.clone();
+        bent[0] ^= 1;
+        let bent = SignedSnapshot::from_stored(bent).unwrap();
+        assert!(matches!(
+            bent.verify(&key.verifying_key()),
+            Err(ProtoError::BadSignature)
+        ));
+        // A signature of the wrong length cannot be stored.
+        let short = SignedSnapshot {
+            signature: vec![0; 10],
+            ..s
+        };
+        assert!(short.write_stored(Vec::new()).is_err());
     }
 
     #[test]

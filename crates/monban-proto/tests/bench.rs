@@ -13,98 +13,16 @@
 use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
-use monban_core::schedule::Schedule;
-use monban_core::snapshot::{CredentialPolicy, DoorPolicy, GroupPolicy, HolderPolicy, ZonePolicy};
 use monban_core::{
-    decide, AccessRequest, CredentialKind, CredentialStatus, Direction, PersonKind, PolicyData,
-    PolicySnapshot, PresenceState, ReaderMode, ZoneClass, ZoneRules,
+    decide, AccessRequest, CredentialKind, Direction, PolicyData, PolicySnapshot, PresenceState,
 };
+use monban_proto::synthetic::{self, card, DOORS, KEY};
 use monban_proto::{credential_hash, SignedSnapshot};
 
 const HOLDERS: i64 = 100_000;
-const DOORS: i64 = 1_000;
-const ZONES: i64 = 100;
-const KEY: &[u8] = b"bench-key-bench-key-bench-key-32";
-
-fn card(i: i64) -> String {
-    format!("0114{i:012X}")
-}
 
 fn data() -> PolicyData {
-    let zones = (1..=ZONES)
-        .map(|z| {
-            let class = match z % 10 {
-                0 => ZoneClass::Management,
-                1 => ZoneClass::Handling,
-                _ => ZoneClass::General,
-            };
-            ZonePolicy {
-                id: z,
-                site_id: 1,
-                parent_id: (z > 1).then_some(1),
-                class,
-                occupancy_limit: Some(10_000),
-                rules: ZoneRules::defaults_for(class),
-            }
-        })
-        .collect();
-    let doors = (1..=DOORS)
-        .map(|d| DoorPolicy {
-            id: d,
-            site_id: 1,
-            from_zone_id: (d % ZONES != 0).then_some(1),
-            to_zone_id: (d % ZONES) + 1,
-            reader_mode: ReaderMode::Card,
-            held_open_limit_secs: 30,
-            interlock_group: None,
-        })
-        .collect();
-    let holders = (1..=HOLDERS)
-        .map(|id| HolderPolicy {
-            id,
-            kind: PersonKind::Employee,
-            active: true,
-            valid_from: None,
-            valid_until: None,
-            pin_hash: None,
-        })
-        .collect();
-    let credentials = (1..=HOLDERS)
-        .map(|id| CredentialPolicy {
-            hash: credential_hash(KEY, CredentialKind::Card, &card(id)),
-            id,
-            person_id: id,
-            kind: CredentialKind::Card,
-            status: CredentialStatus::Active,
-            valid_from: None,
-            valid_until: None,
-        })
-        .collect();
-    let groups = (0..10)
-        .map(|g| GroupPolicy {
-            id: g + 1,
-            schedule: if g % 2 == 0 {
-                Schedule::business_hours()
-            } else {
-                Schedule::always()
-            },
-            zone_ids: (1..=ZONES).filter(|z| z % 10 == g || *z == 1).collect(),
-            person_ids: (1..=HOLDERS).filter(|p| p % 10 == g).collect(),
-        })
-        .collect();
-    PolicyData {
-        version: 1,
-        built_at_us: 0,
-        time_zone: "Asia/Tokyo".into(),
-        credential_key: hex::encode(KEY),
-        zones,
-        doors,
-        holders,
-        credentials,
-        groups,
-        lockdown_zones: vec![],
-        lockdown_sites: vec![],
-    }
+    synthetic::policy(HOLDERS)
 }
 
 fn rss_kib() -> u64 {
@@ -196,7 +114,7 @@ fn snapshot_build_sign_verify_and_memory_100k() {
     let t_index = t.elapsed();
     let after = rss_kib();
     println!(
-        "BENCH snapshot: {} cardholders, payload {} bytes (base64); make data {:?}, serialise+sign {:?}, verify+parse {:?}, index {:?}; RSS {} KiB after indexing (held by the index: about {} KiB)",
+        "BENCH snapshot: {} cardholders, payload {} bytes; make data {:?}, serialise+sign {:?}, verify+parse {:?}, index {:?}; RSS {} KiB after indexing (held by the index: about {} KiB)",
         snap.credential_count(),
         signed.payload.len(),
         t_data,
