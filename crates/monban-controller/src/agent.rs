@@ -20,7 +20,7 @@ use monban_proto::{
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::door::{DoorInput, DoorIo};
-use crate::journal::{write_atomic, write_atomic_with, Journal, JournalError};
+use crate::journal::{sync_dir, write_atomic, write_atomic_with, Journal, JournalError};
 use crate::link;
 
 /// How long a granted door stays unlocked.
@@ -148,14 +148,25 @@ pub fn inspect(dir: &Path) -> Result<(u64, u64), AgentError> {
     Ok((head, acked))
 }
 
-/// The snapshot stored in `dir`, if there is one: the stored form, else an earlier version's
-/// JSON file. Not yet verified.
-fn read_stored_snapshot(dir: &Path) -> Option<Result<SignedSnapshot, AgentError>> {
-    if let Ok(bytes) = std::fs::read(dir.join(SNAPSHOT_FILE)) {
-        return Some(SignedSnapshot::from_stored(bytes).map_err(AgentError::from));
+/// Where a snapshot arriving on the link is written before it is verified.
+const INCOMING_SNAPSHOT_FILE: &str = "snapshot.incoming";
+
+/// The snapshot stored in `dir`, if there is one, verified and indexed: the stored form
+/// (streamed, see [`monban_proto::read_stored`]), else an earlier version's JSON file.
+fn read_stored_snapshot(
+    dir: &Path,
+    key: &ed25519_dalek::VerifyingKey,
+) -> Option<Result<PolicySnapshot, AgentError>> {
+    if let Ok(f) = std::fs::File::open(dir.join(SNAPSHOT_FILE)) {
+        return Some(monban_proto::read_stored(f, key).map_err(AgentError::from));
     }
     let bytes = std::fs::read(dir.join(LEGACY_SNAPSHOT_FILE)).ok()?;
-    Some(serde_json::from_slice::<SignedSnapshot>(&bytes).map_err(other))
+    Some(
+        serde_json::from_slice::<SignedSnapshot>(&bytes)
+            .map_err(other)
+            .and_then(|s| Ok(s.verify(key)?))
+            .and_then(|data| PolicySnapshot::build(data).map_err(other)),
+    )
 }
 
 impl Agent {
@@ -187,8 +198,9 @@ impl Agent {
                 connected: AtomicBool::new(false),
             }),
         };
-        if let Some(stored) = read_stored_snapshot(dir) {
-            match stored.and_then(|s| agent.install_snapshot(&s, false).map(|_| ())) {
+        let key = agent.inner.enrolment.verifying_key()?;
+        if let Some(stored) = read_stored_snapshot(dir, &key) {
+            match stored.and_then(|s| agent.install(s).map(|_| ())) {
                 Ok(()) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "stored snapshot refused; waiting for a new one")
@@ -233,20 +245,55 @@ impl Agent {
     pub fn install_snapshot(&self, s: &SignedSnapshot, persist: bool) -> Result<u64, AgentError> {
         let key = self.inner.enrolment.verifying_key()?;
         let data = s.verify(&key)?;
-        let cred_key = hex::decode(&data.credential_key).map_err(other)?;
-        let current = self.local().snap.as_ref().map(|s| s.version()).unwrap_or(0);
-        if data.version < current {
-            return Err(other(format!(
-                "古いスナップショット（{}）は使いません / refusing snapshot {} older than {current}",
-                data.version, data.version
-            )));
-        }
+        self.check_newer(data.version)?;
         let snap = PolicySnapshot::build(data).map_err(other)?;
         if persist {
             write_atomic_with(&self.inner.dir.join(SNAPSHOT_FILE), |w| s.write_stored(w))?;
             let _ = std::fs::remove_file(self.inner.dir.join(LEGACY_SNAPSHOT_FILE));
         }
+        self.install(snap)
+    }
+
+    /// Verifies and installs the stored-form snapshot at `path` (as received from the link),
+    /// indexing it as it is read; once it is in use it becomes the stored snapshot. Refused
+    /// (and the file removed) like [`Agent::install_snapshot`].
+    pub fn install_stored(&self, path: &Path) -> Result<u64, AgentError> {
+        let result = (|| {
+            let key = self.inner.enrolment.verifying_key()?;
+            let f = std::fs::File::open(path).map_err(other)?;
+            let snap = monban_proto::read_stored(f, &key)?;
+            self.check_newer(snap.version())?;
+            let stored = self.inner.dir.join(SNAPSHOT_FILE);
+            std::fs::rename(path, &stored).map_err(other)?;
+            sync_dir(&self.inner.dir);
+            let _ = std::fs::remove_file(self.inner.dir.join(LEGACY_SNAPSHOT_FILE));
+            self.install(snap)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(path);
+        }
+        result
+    }
+
+    fn check_newer(&self, version: u64) -> Result<(), AgentError> {
+        let current = self.local().snap.as_ref().map(|s| s.version()).unwrap_or(0);
+        if version < current {
+            return Err(other(format!(
+                "古いスナップショット（{version}）は使いません / refusing snapshot {version} older than {current}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Puts a verified snapshot in use.
+    fn install(&self, snap: PolicySnapshot) -> Result<u64, AgentError> {
+        let cred_key = hex::decode(snap.credential_key()).map_err(other)?;
         let mut l = self.local();
+        if snap.version() < l.snap.as_ref().map(|s| s.version()).unwrap_or(0) {
+            return Err(other(
+                "古いスナップショットは使いません / refusing an older snapshot",
+            ));
+        }
         let v = snap.version();
         l.snap = Some(Arc::new(snap));
         l.key = cred_key;
@@ -628,10 +675,21 @@ impl Agent {
         self.inner.connected.store(true, Ordering::Relaxed);
         tracing::info!(controller = e.controller_id, "controller link up");
         let (tx, mut rx) = mpsc::channel::<Result<ServerMsg, AgentError>>(64);
+        let agent = self.clone();
         let reader = tokio::spawn(async move {
             loop {
-                let m = link::recv::<ServerMsg, _>(&mut rd, MAX_SERVER_FRAME).await;
+                let m = match link::recv::<ServerMsg, _>(&mut rd, MAX_SERVER_FRAME).await {
+                    Ok(ServerMsg::Snapshot { version, signature }) => {
+                        agent.receive_snapshot(&mut rd, version, &signature).await
+                    }
+                    m => m.map(Some),
+                };
                 let stop = m.is_err();
+                let m = match m {
+                    Ok(None) => continue,
+                    Ok(Some(m)) => Ok(m),
+                    Err(e) => Err(e),
+                };
                 if tx.send(m).await.is_err() || stop {
                     break;
                 }
@@ -640,6 +698,37 @@ impl Agent {
         let result = self.session_loop(&mut wr, &mut rx).await;
         reader.abort();
         result
+    }
+
+    /// Takes in an announced snapshot: its payload frame is written to disk as it arrives
+    /// (never held in memory), then verified, indexed and installed off the async workers.
+    /// A refused snapshot is logged and the previous one kept; only a broken link is an error.
+    async fn receive_snapshot<R: tokio::io::AsyncRead + Unpin>(
+        &self,
+        rd: &mut R,
+        version: u64,
+        signature: &str,
+    ) -> Result<Option<ServerMsg>, AgentError> {
+        use base64::Engine;
+        // An undecodable signature still has its frame read, so the link stays in step; the
+        // all-zero signature it is stored with cannot verify.
+        let sig: [u8; 64] = base64::engine::general_purpose::STANDARD
+            .decode(signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([0; 64]);
+        let header = monban_proto::stored_header(version, &sig)?;
+        let path = self.inner.dir.join(INCOMING_SNAPSHOT_FILE);
+        link::recv_raw_to_file(rd, MAX_SERVER_FRAME, &header, &path).await?;
+        let agent = self.clone();
+        match tokio::task::spawn_blocking(move || agent.install_stored(&path)).await {
+            Ok(Ok(v)) => tracing::info!(version = v, "snapshot installed"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "snapshot refused; keeping the previous one")
+            }
+            Err(e) => tracing::error!(error = %e, "snapshot install failed"),
+        }
+        Ok(None)
     }
 
     async fn session_loop<W: tokio::io::AsyncWrite + Unpin>(
@@ -677,12 +766,8 @@ impl Agent {
                             self.local().journal.ack(upto_seq)?;
                             if inflight == Some(id) { inflight = None; }
                         }
-                        ServerMsg::Snapshot { snapshot } => {
-                            match self.install_snapshot(&snapshot, true) {
-                                Ok(v) => tracing::info!(version = v, "snapshot installed"),
-                                Err(e) => tracing::error!(error = %e, "snapshot refused; keeping the previous one"),
-                            }
-                        }
+                        // Taken in by the reader (`receive_snapshot`) and never passed on.
+                        ServerMsg::Snapshot { .. } => {}
                         ServerMsg::Presence { entries, .. } => {
                             let mut l = self.local();
                             for p in entries {

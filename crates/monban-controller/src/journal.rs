@@ -214,11 +214,16 @@ pub fn write_atomic_with(
     f.sync_all().map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))?;
     if let Some(parent) = path.parent() {
-        if let Ok(d) = File::open(parent) {
-            let _ = d.sync_all();
-        }
+        sync_dir(parent);
     }
     Ok(())
+}
+
+/// Makes a rename in `dir` durable (best effort: not every file system can sync a directory).
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
 fn write_acked(dir: &Path, v: u64) -> Result<(), JournalError> {

@@ -143,3 +143,33 @@ pub async fn recv<T: DeserializeOwned, R: AsyncRead + Unpin>(
     r.read_exact(&mut buf).await.map_err(err)?;
     serde_json::from_slice(&buf).map_err(err)
 }
+
+/// Receives one raw frame of at most `max` bytes into a new file at `path`, after `header`,
+/// and makes it durable. Memory stays at one small buffer whatever the frame's size.
+pub async fn recv_raw_to_file<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+    header: &[u8],
+    path: &std::path::Path,
+) -> Result<(), AgentError> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).await.map_err(err)?;
+    let n = monban_proto::frame_len(len);
+    if n > max {
+        return Err(err(format!("frame of {n} bytes exceeds {max}")));
+    }
+    let mut f = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| err(format!("{}: {e}", path.display())))?;
+    f.write_all(header).await.map_err(err)?;
+    let copied = tokio::io::copy(&mut (&mut *r).take(n as u64), &mut f)
+        .await
+        .map_err(err)?;
+    if copied != n as u64 {
+        return Err(err(format!(
+            "link closed after {copied} of {n} snapshot bytes"
+        )));
+    }
+    f.flush().await.map_err(err)?;
+    f.sync_all().await.map_err(err)
+}

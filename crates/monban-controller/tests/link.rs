@@ -355,7 +355,7 @@ async fn scenario(store: Store) {
         .install_snapshot(
             &SignedSnapshot {
                 signature: Vec::new(),
-                ..good
+                ..good.clone()
             },
             true
         )
@@ -372,28 +372,29 @@ async fn scenario(store: Store) {
     .unwrap();
     let stored_bin = std::fs::read(cdir.path().join("snapshot.bin")).unwrap();
     assert!(!cdir.path().join("snapshot.json").exists());
+    assert!(!cdir.path().join("snapshot.incoming").exists());
     std::fs::write(copy.path().join("snapshot.bin"), &stored_bin).unwrap();
     assert_eq!(
         Agent::open(copy.path()).unwrap().status().snapshot_version,
         v
     );
     let mut damaged = stored_bin.clone();
-    damaged[10] ^= 0x20;
+    // A byte of the policy itself, past the 80-byte header.
+    damaged[200] ^= 0x20;
     std::fs::write(copy.path().join("snapshot.bin"), &damaged).unwrap();
     assert_eq!(
         Agent::open(copy.path()).unwrap().status().snapshot_version,
         0
     );
     std::fs::remove_file(copy.path().join("snapshot.bin")).unwrap();
-    let legacy = SignedSnapshot::from_stored(stored_bin).unwrap();
     std::fs::write(
         copy.path().join("snapshot.json"),
-        serde_json::to_vec(&legacy).unwrap(),
+        serde_json::to_vec(&good).unwrap(),
     )
     .unwrap();
     assert_eq!(
         Agent::open(copy.path()).unwrap().status().snapshot_version,
-        v
+        good.version
     );
 
     // A policy change reaches the controller as a new signed snapshot.

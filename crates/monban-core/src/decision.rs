@@ -27,10 +27,10 @@ use jiff::Timestamp;
 use crate::coded_enum;
 use crate::credential::{CredentialKind, CredentialStatus};
 use crate::event::Direction;
-use crate::model::{within, Id, PersonKind, ReaderMode};
+use crate::model::{Id, PersonKind, ReaderMode};
 use crate::presence::PresenceState;
 use crate::schedule::ScheduleVerdict;
-use crate::snapshot::{verdict, AntiPassbackMode, CredentialHash, PolicySnapshot};
+use crate::snapshot::{day_number, verdict, AntiPassbackMode, CredentialHash, PolicySnapshot};
 
 coded_enum! {
     /// Why a door opened or stayed shut. Codes are stable: they are stored and exported.
@@ -156,27 +156,27 @@ pub fn decide_with_face(
         return Decision::deny(ReasonCode::UnknownDoor, None, None);
     };
     let door = &door_entry.policy;
-    let Some(cred) = req.credential.as_ref().and_then(|h| snap.creds.get(h)) else {
+    let Some(cred) = req.credential.as_ref().and_then(|h| snap.cred(h)) else {
         return Decision::deny(ReasonCode::UnknownCredential, None, None);
     };
     let pid = Some(cred.person_id);
     let kind = Some(cred.kind);
     let deny = |r| Decision::deny(r, pid, kind);
     let local = snap.local_moment(at);
-    let today = local.date;
+    let today = day_number(local.date);
     if cred.status != CredentialStatus::Active {
         return deny(ReasonCode::CredentialSuspended);
     }
-    if cred.valid_from.is_some_and(|f| today < f) {
+    if today < cred.valid.from {
         return deny(ReasonCode::CredentialNotYetValid);
     }
-    if !within(today, None, cred.valid_until) {
+    if today > cred.valid.until {
         return deny(ReasonCode::CredentialExpired);
     }
     let Some(holder) = snap.holder_at(cred.holder) else {
         return Decision::deny(ReasonCode::UnknownCredential, None, None);
     };
-    if !holder.active || !within(today, holder.valid_from, holder.valid_until) {
+    if !holder.active || !holder.valid.contains(today) {
         return deny(ReasonCode::PersonInactive);
     }
     if door_entry.needs_pin && req.pin_ok != Some(true) {
@@ -189,11 +189,11 @@ pub fn decide_with_face(
             Some(FaceEvidence::Matched(h)) => {
                 // The matched template must be an active face credential of the card's holder,
                 // valid today; anyone else's face, or a withdrawn one, does not count.
-                let own = snap.creds.get(&h).is_some_and(|f| {
+                let own = snap.cred(&h).is_some_and(|f| {
                     f.kind == CredentialKind::Face
                         && f.person_id == cred.person_id
                         && f.status == CredentialStatus::Active
-                        && within(today, f.valid_from, f.valid_until)
+                        && f.valid.contains(today)
                 });
                 if !own {
                     return deny(ReasonCode::FaceMismatch);

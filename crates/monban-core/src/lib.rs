@@ -28,5 +28,6 @@ pub use model::{
 pub use operator::{Operator, OperatorRole};
 pub use presence::PresenceState;
 pub use snapshot::{
-    AntiPassbackMode, CredentialHash, PolicyData, PolicySnapshot, SnapshotError, ZoneRules,
+    AntiPassbackMode, CredentialHash, PolicyData, PolicySnapshot, SnapshotError, StreamedSnapshot,
+    ZoneRules,
 };

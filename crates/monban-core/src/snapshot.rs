@@ -7,6 +7,10 @@
 //! [`PolicyData`] is the plain, ordered form that the server builds, signs and sends;
 //! [`PolicySnapshot`] is the same content indexed for fast look-ups with schedules compiled once.
 
+mod build;
+
+pub use build::StreamedSnapshot;
+
 use jiff::civil::Date;
 use jiff::tz::{Offset, TimeZone};
 use jiff::Timestamp;
@@ -248,21 +252,76 @@ pub enum SnapshotError {
     TimeZone(String),
 }
 
+/// A validity period as two day numbers ([`day_number`]), open ends as the extremes: what a
+/// decision compares, without unpacking dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DayRange {
+    pub(crate) from: i32,
+    pub(crate) until: i32,
+}
+
+impl DayRange {
+    fn of(from: Option<Date>, until: Option<Date>) -> Self {
+        Self {
+            from: from.map_or(i32::MIN, day_number),
+            until: until.map_or(i32::MAX, day_number),
+        }
+    }
+
+    /// Whether day number `day` is within the period.
+    pub(crate) fn contains(self, day: i32) -> bool {
+        self.from <= day && day <= self.until
+    }
+}
+
+/// A date as an integer that orders as dates do (year, then month, then day), cheap to make.
+pub(crate) fn day_number(d: Date) -> i32 {
+    (i32::from(d.year()) << 9) | (i32::from(d.month()) << 5) | i32::from(d.day())
+}
+
+/// A cardholder as decisions see them. Kept small (32 bytes): a snapshot holds one per person.
+/// PIN hashes, which few people have, are kept apart.
 #[derive(Debug, Clone)]
 pub(crate) struct Holder {
     pub(crate) id: Id,
-    pub(crate) kind: PersonKind,
-    pub(crate) active: bool,
-    pub(crate) valid_from: Option<Date>,
-    pub(crate) valid_until: Option<Date>,
-    pub(crate) pin_hash: Option<Box<str>>,
     /// Range into `PolicySnapshot::member_groups`.
     pub(crate) groups: (u32, u32),
+    pub(crate) valid: DayRange,
+    pub(crate) kind: PersonKind,
+    pub(crate) active: bool,
 }
 
 /// No holder: the credential's person is not in the snapshot.
 pub(crate) const NO_HOLDER: u32 = u32::MAX;
 
+/// How a snapshot finds a credential: the first 128 bits of its keyed hash. Credential hashes
+/// are HMAC outputs under the deployment's secret key, so two credentials sharing 128 bits
+/// happen by chance about once in 2^128 pairs and cannot be made to; halving the key keeps a
+/// 100,000-card snapshot a few megabytes smaller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CredKey(u64, u64);
+
+impl CredKey {
+    pub(crate) fn of(h: &CredentialHash) -> Self {
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            if let Some(b) = h.0.get(i..i + 8) {
+                w.copy_from_slice(b);
+            }
+            u64::from_le_bytes(w)
+        };
+        Self(word(0), word(8))
+    }
+}
+
+impl std::hash::Hash for CredKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Already uniformly distributed: one word is enough to spread the buckets.
+        state.write_u64(self.0);
+    }
+}
+
+/// A credential as decisions see them (24 bytes).
 #[derive(Debug, Clone)]
 pub(crate) struct Cred {
     pub(crate) person_id: Id,
@@ -270,8 +329,7 @@ pub(crate) struct Cred {
     pub(crate) holder: u32,
     pub(crate) kind: CredentialKind,
     pub(crate) status: CredentialStatus,
-    pub(crate) valid_from: Option<Date>,
-    pub(crate) valid_until: Option<Date>,
+    pub(crate) valid: DayRange,
 }
 
 #[derive(Debug, Clone)]
@@ -337,7 +395,9 @@ pub struct PolicySnapshot {
     pub(crate) doors: FxHashMap<Id, Door>,
     /// Sorted by id, one per id.
     pub(crate) holders: Vec<Holder>,
-    pub(crate) creds: FxHashMap<CredentialHash, Cred>,
+    pub(crate) creds: FxHashMap<CredKey, Cred>,
+    /// PHC strings of active PINs, by person.
+    pins: FxHashMap<Id, Box<str>>,
     /// Face credential hashes per person, for 1:1 checks at face+card doors.
     faces: FxHashMap<Id, Box<[CredentialHash]>>,
     pub(crate) groups: Vec<Group>,
@@ -352,159 +412,6 @@ fn ix(n: usize) -> u32 {
 }
 
 impl PolicySnapshot {
-    /// Indexes `data`, compiling every schedule.
-    pub fn build(data: PolicyData) -> Result<Self, SnapshotError> {
-        let time_zone = TimeZone::get(&data.time_zone)
-            .map_err(|_| SnapshotError::TimeZone(data.time_zone.clone()))?;
-        let fixed_tail = fixed_tail(&time_zone, data.built_at_us);
-        crate::schedule::warm_calendar();
-        let zones = data.zones;
-        let zone_index: FxHashMap<Id, u32> = zones
-            .iter()
-            .enumerate()
-            .map(|(i, z)| (z.id, ix(i)))
-            .collect();
-        let mut groups = Vec::with_capacity(data.groups.len());
-        let mut by_person: FxHashMap<Id, Vec<u32>> = FxHashMap::default();
-        for (i, g) in data.groups.iter().enumerate() {
-            let schedule = g.schedule.compile()?;
-            let mut zone_ids = g.zone_ids.clone();
-            zone_ids.sort_unstable();
-            zone_ids.dedup();
-            let mut zone_bits = vec![0u64; zones.len().div_ceil(64)];
-            for z in &zone_ids {
-                if let Some(i) = zone_index.get(z) {
-                    if let Some(w) = zone_bits.get_mut(*i as usize / 64) {
-                        *w |= 1u64 << (i % 64);
-                    }
-                }
-            }
-            groups.push(Group {
-                zone_ids: zone_ids.into_boxed_slice(),
-                zone_bits: zone_bits.into_boxed_slice(),
-                same_tz: schedule.time_zone() == &time_zone,
-                schedule,
-            });
-            for p in &g.person_ids {
-                by_person.entry(*p).or_default().push(ix(i));
-            }
-        }
-        // Holders sorted by id; for a repeated id the last one counts.
-        let mut policies = data.holders;
-        policies.sort_by_key(|h| h.id);
-        policies.dedup_by(|later, earlier| {
-            if later.id == earlier.id {
-                std::mem::swap(later, earlier);
-                true
-            } else {
-                false
-            }
-        });
-        let mut member_groups = Vec::new();
-        let mut holders = Vec::with_capacity(policies.len());
-        for h in policies {
-            let start = ix(member_groups.len());
-            if let Some(gs) = by_person.get(&h.id) {
-                member_groups.extend_from_slice(gs);
-            }
-            let end = ix(member_groups.len());
-            holders.push(Holder {
-                id: h.id,
-                kind: h.kind,
-                active: h.active,
-                valid_from: h.valid_from,
-                valid_until: h.valid_until,
-                pin_hash: h.pin_hash.map(String::into_boxed_str),
-                groups: (start, end),
-            });
-        }
-        member_groups.shrink_to_fit();
-        let holder_of = |id: Id| {
-            holders
-                .binary_search_by_key(&id, |h| h.id)
-                .map_or(NO_HOLDER, ix)
-        };
-        let mut creds = FxHashMap::default();
-        creds.reserve(data.credentials.len());
-        let mut faces: FxHashMap<Id, Vec<CredentialHash>> = FxHashMap::default();
-        for c in data.credentials {
-            if c.kind == CredentialKind::Face {
-                faces.entry(c.person_id).or_default().push(c.hash);
-            }
-            creds.insert(
-                c.hash,
-                Cred {
-                    person_id: c.person_id,
-                    holder: holder_of(c.person_id),
-                    kind: c.kind,
-                    status: c.status,
-                    valid_from: c.valid_from,
-                    valid_until: c.valid_until,
-                },
-            );
-        }
-        let faces = faces
-            .into_iter()
-            .map(|(p, mut hs)| {
-                hs.sort_unstable();
-                hs.dedup();
-                (p, hs.into_boxed_slice())
-            })
-            .collect();
-        let mut snap = Self {
-            version: data.version,
-            built_at_us: data.built_at_us,
-            credential_key: data.credential_key,
-            time_zone,
-            fixed_tail,
-            zone_index,
-            zones,
-            doors: FxHashMap::default(),
-            holders,
-            creds,
-            faces,
-            groups,
-            member_groups,
-            interlock_doors: Vec::new(),
-            lockdown_zones: data.lockdown_zones.into_iter().collect(),
-            lockdown_sites: data.lockdown_sites.into_iter().collect(),
-        };
-        // Interlock groups as consecutive runs of door ids.
-        let mut by_group: std::collections::BTreeMap<Id, Vec<Id>> = Default::default();
-        for d in &data.doors {
-            if let Some(g) = d.interlock_group {
-                by_group.entry(g).or_default().push(d.id);
-            }
-        }
-        let mut runs: FxHashMap<Id, (u32, u32)> = FxHashMap::default();
-        for (g, ids) in by_group {
-            let start = ix(snap.interlock_doors.len());
-            snap.interlock_doors.extend(ids);
-            runs.insert(g, (start, ix(snap.interlock_doors.len())));
-        }
-        snap.doors.reserve(data.doors.len());
-        for d in data.doors {
-            let door = Door {
-                inner: snap.zone_index.get(&d.to_zone_id).copied(),
-                outer: d
-                    .from_zone_id
-                    .and_then(|z| snap.zone_index.get(&z).copied()),
-                locked_down: snap.locked_down(d.to_zone_id),
-                needs_pin: d
-                    .reader_mode
-                    .required_kinds()
-                    .contains(&CredentialKind::Pin),
-                interlock: d
-                    .interlock_group
-                    .and_then(|g| runs.get(&g).copied())
-                    .unwrap_or((0, 0)),
-                policy: d,
-            };
-            snap.doors.insert(door.policy.id, door);
-        }
-        Ok(snap)
-    }
-
     /// The snapshot's version.
     pub fn version(&self) -> u64 {
         self.version
@@ -548,7 +455,12 @@ impl PolicySnapshot {
 
     /// The person holding a credential, if known.
     pub fn person_of(&self, hash: &CredentialHash) -> Option<Id> {
-        self.creds.get(hash).map(|c| c.person_id)
+        self.cred(hash).map(|c| c.person_id)
+    }
+
+    /// A credential by its keyed hash.
+    pub(crate) fn cred(&self, hash: &CredentialHash) -> Option<&Cred> {
+        self.creds.get(&CredKey::of(hash))
     }
 
     /// The hashes of a person's face credentials (whatever their status), for a face+card
@@ -570,8 +482,7 @@ impl PolicySnapshot {
 
     /// The PIN hash of a person, if they have an active PIN.
     pub fn pin_hash_of(&self, person_id: Id) -> Option<&str> {
-        self.holder_by_id(person_id)
-            .and_then(|h| h.pin_hash.as_deref())
+        self.pins.get(&person_id).map(|p| &**p)
     }
 
     /// Whether a person is a visitor.
@@ -814,8 +725,42 @@ mod tests {
         assert_eq!(d.face_hashes_of(1), &[h(2), h(4)]);
         assert_eq!(d.face_hashes_of(2), &[h(3)]);
         assert_eq!(d.person_of(&h(5)), Some(9));
-        assert_eq!(d.creds.get(&h(5)).map(|c| c.holder), Some(NO_HOLDER));
-        let c = d.creds.get(&h(1)).unwrap();
+        assert_eq!(d.cred(&h(5)).map(|c| c.holder), Some(NO_HOLDER));
+        let c = d.cred(&h(1)).unwrap();
         assert_eq!(d.holder_at(c.holder).map(|h| h.id), Some(1));
+        assert!(d.cred(&CredentialHash([7; 32])).is_none());
+    }
+
+    #[test]
+    fn day_numbers_order_as_dates_and_ranges_are_inclusive() {
+        let days: Vec<Date> = [
+            "1980-01-01",
+            "2025-12-31",
+            "2026-01-01",
+            "2026-02-28",
+            "2026-03-01",
+            "2026-11-26",
+            "2099-12-31",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        for w in days.windows(2) {
+            assert!(day_number(w[0]) < day_number(w[1]), "{} < {}", w[0], w[1]);
+        }
+        let r = DayRange::of(Some(days[2]), Some(days[5]));
+        assert!(!r.contains(day_number(days[1])));
+        assert!(r.contains(day_number(days[2])) && r.contains(day_number(days[5])));
+        assert!(!r.contains(day_number(days[6])));
+        let open = DayRange::of(None, None);
+        assert!(days.iter().all(|d| open.contains(day_number(*d))));
+    }
+
+    #[test]
+    fn per_person_entries_stay_small() {
+        // A 100,000-person snapshot holds one of each per person; see docs/benchmarks.md.
+        assert_eq!(std::mem::size_of::<Holder>(), 32);
+        assert_eq!(std::mem::size_of::<Cred>(), 24);
+        assert_eq!(std::mem::size_of::<CredKey>(), 16);
     }
 }

@@ -13,12 +13,16 @@ use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use hmac::{Hmac, Mac};
 use monban_core::model::Id;
-use monban_core::{AlarmCode, CredentialHash, CredentialKind, Direction, PolicyData, ReasonCode};
+use monban_core::{
+    AlarmCode, CredentialHash, CredentialKind, Direction, PolicyData, PolicySnapshot, ReasonCode,
+    StreamedSnapshot,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Version of the link protocol.
-pub const PROTO_VERSION: u32 = 1;
+/// Version of the link protocol. 2: a snapshot's payload travels as a raw frame after
+/// [`ServerMsg::Snapshot`].
+pub const PROTO_VERSION: u32 = 2;
 /// Largest frame a controller may send (a batch of records).
 pub const MAX_CONTROLLER_FRAME: usize = 1024 * 1024;
 /// Largest frame the server may send (a snapshot of a large deployment).
@@ -52,27 +56,29 @@ pub fn credential_hash(key: &[u8], kind: CredentialKind, value: &str) -> Credent
     CredentialHash(mac.finalize().into_bytes().into())
 }
 
-/// A policy snapshot as sent and stored: the JSON of a [`PolicyData`], and an Ed25519 signature
-/// over exactly those bytes, by the server's snapshot key.
+/// A policy snapshot as signed: the JSON of a [`PolicyData`], and an Ed25519 signature over
+/// exactly those bytes, by the server's snapshot key.
 ///
-/// On the link both are base64 strings inside the JSON message; they are decoded straight into
-/// bytes as the message is read, so a large snapshot is never held as text and as bytes at
-/// once. A controller stores it in its own binary form ([`SignedSnapshot::write_stored`]).
+/// On the link it travels as a [`ServerMsg::Snapshot`] (version and signature) followed by one
+/// raw frame of the payload bytes; a controller streams that frame to disk in the stored form
+/// ([`SignedSnapshot::write_stored`]) and indexes it from there ([`read_stored`]), so neither
+/// end ever holds the payload as text. The JSON form of this type (payload and signature as
+/// base64) is what controllers of the first version stored in `snapshot.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SignedSnapshot {
     pub version: u64,
-    /// JSON of the [`PolicyData`] (base64 on the wire).
+    /// JSON of the [`PolicyData`] (base64 in this type's JSON form).
     #[serde(with = "base64_bytes")]
     pub payload: Vec<u8>,
-    /// Ed25519 signature over the payload (base64 on the wire).
+    /// Ed25519 signature over the payload (base64 in this type's JSON form).
     #[serde(with = "base64_bytes")]
     pub signature: Vec<u8>,
 }
 
-/// The last bytes of a stored snapshot: what it is and which layout.
+/// The first bytes of a stored snapshot: what it is and which layout.
 const STORED_MAGIC: &[u8; 8] = b"MBSNAP1\n";
-/// The stored snapshot's trailer: signature (64), version (8, big-endian), magic (8).
-const STORED_TRAILER: usize = 64 + 8 + 8;
+/// The stored snapshot's header: magic (8), version (8, big-endian), signature (64).
+pub const STORED_HEADER: usize = 8 + 8 + 64;
 
 impl SignedSnapshot {
     /// Serialises and signs `data`.
@@ -101,46 +107,106 @@ impl SignedSnapshot {
         Ok(data)
     }
 
-    /// Writes the snapshot in the controller's stored form: the payload as it is, then a
-    /// trailer (signature, version, magic), so reading it back copies nothing.
+    /// The signature as 64 bytes, or a refusal.
+    fn signature_bytes(&self) -> Result<[u8; 64], ProtoError> {
+        self.signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| ProtoError::BadSignature)
+    }
+
+    /// The header of the stored form, before the payload.
+    pub fn stored_header(&self) -> Result<[u8; STORED_HEADER], ProtoError> {
+        stored_header(self.version, &self.signature_bytes()?)
+    }
+
+    /// Writes the snapshot in a controller's stored form: a header (magic, version,
+    /// signature), then the payload as it is.
     pub fn write_stored<W: std::io::Write>(&self, mut w: W) -> std::io::Result<()> {
-        let sig: &[u8; 64] = self.signature.as_slice().try_into().map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "署名は64バイトです / a snapshot signature is 64 bytes",
-            )
-        })?;
+        let header = self
+            .stored_header()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        w.write_all(&header)?;
         w.write_all(&self.payload)?;
-        w.write_all(sig)?;
-        w.write_all(&self.version.to_be_bytes())?;
-        w.write_all(STORED_MAGIC)?;
         w.flush()
     }
 
-    /// Reads what [`SignedSnapshot::write_stored`] wrote (taking the buffer, copying nothing).
-    /// The signature is not checked here: call [`SignedSnapshot::verify`].
-    pub fn from_stored(mut bytes: Vec<u8>) -> Result<Self, ProtoError> {
-        let n = bytes.len();
-        let bad = || ProtoError::Malformed("not a stored Monban snapshot".into());
-        if n < STORED_TRAILER || bytes.get(n - 8..) != Some(STORED_MAGIC.as_slice()) {
-            return Err(bad());
+    /// The link message announcing this snapshot; its payload follows as one raw frame.
+    pub fn announcement(&self) -> ServerMsg {
+        ServerMsg::Snapshot {
+            version: self.version,
+            signature: base64::engine::general_purpose::STANDARD.encode(&self.signature),
         }
-        let version = bytes
-            .get(n - 16..n - 8)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(u64::from_be_bytes)
-            .ok_or_else(bad)?;
-        let signature = bytes
-            .get(n - STORED_TRAILER..n - 16)
-            .ok_or_else(bad)?
-            .to_vec();
-        bytes.truncate(n - STORED_TRAILER);
-        bytes.shrink_to_fit();
-        Ok(Self {
-            version,
-            payload: bytes,
-            signature,
-        })
+    }
+}
+
+/// The header of a stored snapshot of `version` signed with `signature`.
+pub fn stored_header(
+    version: u64,
+    signature: &[u8; 64],
+) -> Result<[u8; STORED_HEADER], ProtoError> {
+    let mut h = [0u8; STORED_HEADER];
+    let (magic, rest) = h.split_at_mut(8);
+    let (ver, sig) = rest.split_at_mut(8);
+    magic.copy_from_slice(STORED_MAGIC);
+    ver.copy_from_slice(&version.to_be_bytes());
+    sig.copy_from_slice(signature);
+    Ok(h)
+}
+
+/// Reads a stored snapshot (see [`SignedSnapshot::write_stored`]) and indexes it as it reads,
+/// checking the signature over every payload byte on the way: the result is used only if the
+/// signature verifies and the signed version is the one in the header. The policy is never
+/// held whole, as bytes or as [`PolicyData`]: memory stays near the size of the index.
+pub fn read_stored<R: std::io::Read>(
+    mut r: R,
+    key: &VerifyingKey,
+) -> Result<PolicySnapshot, ProtoError> {
+    let mut header = [0u8; STORED_HEADER];
+    r.read_exact(&mut header)
+        .map_err(|e| ProtoError::Malformed(format!("stored snapshot header: {e}")))?;
+    let (magic, rest) = header.split_at(8);
+    let (ver, sig) = rest.split_at(8);
+    if magic != STORED_MAGIC {
+        return Err(ProtoError::Malformed("not a stored Monban snapshot".into()));
+    }
+    let version = u64::from_be_bytes(ver.try_into().map_err(|_| ProtoError::BadSignature)?);
+    let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| ProtoError::BadSignature)?;
+    let verifier = key
+        .verify_stream(&sig)
+        .map_err(|_| ProtoError::BadSignature)?;
+    // The verifier sees each chunk as it is read from the source; the parser reads from a
+    // buffer above it.
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, Verifying { inner: r, verifier });
+    let parsed = {
+        let mut de = serde_json::Deserializer::from_reader(&mut reader);
+        StreamedSnapshot::deserialize(&mut de).and_then(|s| de.end().map(|()| s))
+    };
+    // Whatever the parser left is hashed too, so the signature covers the whole file.
+    std::io::copy(&mut reader, &mut std::io::sink())
+        .map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    let signed_ok = reader.into_inner().verifier.finalize_and_verify().is_ok();
+    if !signed_ok {
+        return Err(ProtoError::BadSignature);
+    }
+    let snap = parsed.map_err(|e| ProtoError::Malformed(e.to_string()))?.0;
+    if snap.version() != version {
+        return Err(ProtoError::Malformed("version mismatch".into()));
+    }
+    Ok(snap)
+}
+
+/// A reader that feeds every byte it passes on to a signature verifier.
+struct Verifying<R> {
+    inner: R,
+    verifier: ed25519_dalek::StreamVerifier,
+}
+
+impl<R: std::io::Read> std::io::Read for Verifying<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.verifier.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
     }
 }
 
@@ -245,8 +311,9 @@ pub enum ServerMsg {
     },
     /// Hello refused (unknown or revoked controller, bad token, wrong protocol).
     Refused { code: String, message: String },
-    /// A new policy snapshot.
-    Snapshot { snapshot: SignedSnapshot },
+    /// A new policy snapshot of `version`, signed with `signature` (base64); the signed JSON
+    /// follows as the next frame, raw bytes rather than a message.
+    Snapshot { version: u64, signature: String },
     /// Every record in the batch `msg_id` is stored (or was stored before).
     Ack { msg_id: u64, upto_seq: u64 },
     /// Presence: everyone's whereabouts (`full`) or changes.
@@ -325,6 +392,15 @@ pub fn frame_len(prefix: [u8; 4]) -> usize {
     u32::from_be_bytes(prefix) as usize
 }
 
+/// The length prefix of a raw frame of `len` bytes (a snapshot's payload).
+pub fn raw_frame_prefix(len: usize) -> Result<[u8; 4], ProtoError> {
+    u32::try_from(len)
+        .ok()
+        .filter(|n| *n as usize <= MAX_SERVER_FRAME)
+        .map(u32::to_be_bytes)
+        .ok_or_else(|| ProtoError::Malformed(format!("frame of {len} bytes is too large")))
+}
+
 /// Encodes a message as a frame.
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, serde_json::Error> {
     let body = serde_json::to_vec(msg)?;
@@ -388,26 +464,55 @@ mod tests {
     }
 
     #[test]
-    fn stored_snapshot_round_trips_and_damage_is_refused() {
+    fn stored_snapshot_reads_back_and_any_damage_is_refused() {
         let key = SigningKey::from_bytes(&[7u8; 32]);
+        let vk = key.verifying_key();
         let s = SignedSnapshot::sign(&data(), &key).unwrap();
         let mut file = Vec::new();
         s.write_stored(&mut file).unwrap();
-        assert_eq!(file.len(), s.payload.len() + STORED_TRAILER);
-        let back = SignedSnapshot::from_stored(file.clone()).unwrap();
-        assert_eq!(back, s);
-        assert_eq!(back.verify(&key.verifying_key()).unwrap().version, 7);
-        // Cut short, or not a snapshot at all: refused before any signature check.
-        assert!(SignedSnapshot::from_stored(file[..file.len() - 1].to_vec()).is_err());
-        assert!(SignedSnapshot::from_stored(b"{}".to_vec()).is_err());
-        // One payload byte changed: reads, but the signature no longer verifies.
-        let mut bent = file.clone();
-        bent[0] ^= 1;
-        let bent = SignedSnapshot::from_stored(bent).unwrap();
+        assert_eq!(file.len(), s.payload.len() + STORED_HEADER);
+        assert_eq!(read_stored(file.as_slice(), &vk).unwrap().version(), 7);
+        // Another key's signature, a changed payload byte, a cut-off file: refused.
+        let other = SigningKey::from_bytes(&[8u8; 32]).verifying_key();
         assert!(matches!(
-            bent.verify(&key.verifying_key()),
+            read_stored(file.as_slice(), &other),
             Err(ProtoError::BadSignature)
         ));
+        for i in [STORED_HEADER, STORED_HEADER + 5, file.len() - 1] {
+            let mut bent = file.clone();
+            bent[i] ^= 1;
+            assert!(
+                matches!(
+                    read_stored(bent.as_slice(), &vk),
+                    Err(ProtoError::BadSignature)
+                ),
+                "byte {i}"
+            );
+        }
+        assert!(read_stored(&file[..file.len() - 1], &vk).is_err());
+        assert!(read_stored(&file[..STORED_HEADER - 1], &vk).is_err());
+        // Bytes after the policy are covered by the signature too.
+        let mut longer = file.clone();
+        longer.extend_from_slice(b"   ");
+        assert!(read_stored(longer.as_slice(), &vk).is_err());
+        // The header's version must be the signed one.
+        let mut relabelled = file.clone();
+        relabelled[15] = 8;
+        assert!(matches!(
+            read_stored(relabelled.as_slice(), &vk),
+            Err(ProtoError::Malformed(_))
+        ));
+        // Not a stored snapshot; a correctly signed payload that is not a policy.
+        assert!(read_stored(&b"{}"[..], &vk).is_err());
+        let junk = SignedSnapshot {
+            version: 7,
+            payload: br#"{"version":7}"#.to_vec(),
+            signature: key.sign(br#"{"version":7}"#).to_bytes().to_vec(),
+        };
+        let mut junk_file = Vec::new();
+        junk.write_stored(&mut junk_file).unwrap();
+        let e = read_stored(junk_file.as_slice(), &vk).unwrap_err();
+        assert!(e.to_string().contains("missing field"), "{e}");
         // A signature of the wrong length cannot be stored.
         let short = SignedSnapshot {
             signature: vec![0; 10],

@@ -386,6 +386,19 @@ async fn send<W: AsyncWrite + Unpin>(w: &mut W, msg: &ServerMsg) -> std::io::Res
     w.flush().await
 }
 
+/// Sends a snapshot: its announcement, then its payload as one raw frame (no copy, no base64).
+async fn send_snapshot<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    s: &SignedSnapshot,
+) -> std::io::Result<()> {
+    let frame = monban_proto::encode(&s.announcement()).map_err(std::io::Error::other)?;
+    w.write_all(&frame).await?;
+    let prefix = monban_proto::raw_frame_prefix(s.payload.len()).map_err(std::io::Error::other)?;
+    w.write_all(&prefix).await?;
+    w.write_all(&s.payload).await?;
+    w.flush().await
+}
+
 fn refused(code: &str, message: &str) -> ServerMsg {
     ServerMsg::Refused {
         code: code.into(),
@@ -481,13 +494,7 @@ where
         .await
         .map_err(std::io::Error::other)?;
     if signed.version != their_version {
-        send(
-            &mut wr,
-            &ServerMsg::Snapshot {
-                snapshot: (*signed).clone(),
-            },
-        )
-        .await?;
+        send_snapshot(&mut wr, &signed).await?;
     }
     snap_rx.mark_unchanged();
     let entries = events::presence(&state.store)
@@ -607,7 +614,7 @@ async fn link_loop<W: AsyncWrite + Unpin>(
                 if changed.is_err() { return Ok(()) }
                 let s = snap_rx.borrow_and_update().clone();
                 if let Some(s) = s {
-                    send(wr, &ServerMsg::Snapshot { snapshot: (*s).clone() }).await?;
+                    send_snapshot(wr, &s).await?;
                     if let Ok(mut m) = state.controllers.inner.connected.lock() {
                         m.insert(id, s.version);
                     }
