@@ -1,13 +1,18 @@
 //! Memory a controller holds for a policy snapshot of 100,000 cardholders (1,000 doors, 100
-//! zones, 10 access groups: the decision benchmark's policy).
+//! zones, 10 access groups: `monban_proto::synthetic`).
 //!
-//! Writes a controller state directory (enrolment with an unreachable gateway, signed
-//! `snapshot.bin`), then opens an [`Agent`] on it the way `monban controller run` does (verify
-//! the signature, parse, index) and prints the process's resident set before and after, and
-//! after a first decision. The directory is kept, so a real `monban controller run
-//! --state-dir DIR` can be started on it and its `VmRSS` read from `/proc/PID/status`.
+//! Writes a controller state directory (enrolment with an unreachable gateway, so the agent
+//! decides offline; the signed snapshot in its stored form; three doors), then
+//! 1. opens an [`Agent`] on it in this process, the way `monban controller run` does (stream,
+//!    verify, index), and prints the resident set before and after;
+//! 2. runs a real controller process on the directory — the binary given, else both
+//!    `monban-controller` and `monban controller` from the release target directory, where
+//!    built — with simulated card reads at 20 per second across the three doors, and after 8
+//!    seconds prints its `VmRSS` (resident now) and `VmHWM` (highest ever) from
+//!    `/proc/PID/status`, and how many decisions it journaled.
 //!
-//! `cargo run --release -p monban-controller --example snapshot_rss -- [DIR] [PERSONS]`
+//! `cargo build --release -p monban -p monban-controller && cargo run --release -p
+//! monban-controller --example snapshot_rss -- [PERSONS] [DIR] [BINARY]`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
@@ -27,13 +32,34 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
+    let persons: i64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let dir = args
         .next()
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("monban-snapshot-rss"));
-    let persons: i64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let binaries: Vec<PathBuf> = match args.next() {
+        Some(b) => vec![PathBuf::from(b)],
+        None => {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| PathBuf::from("target"), PathBuf::from);
+            ["release/monban-controller", "release/monban"]
+                .iter()
+                .map(|b| target.join(b))
+                .filter(|p| p.exists())
+                .collect()
+        }
+    };
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     {
@@ -69,10 +95,68 @@ fn main() {
         )
         .unwrap();
     println!(
-        "RSS snapshot: {persons} cardholders in {}: VmRSS {before} KiB before Agent::open, {after} KiB after (held for the snapshot: about {} KiB); after one decision ({}) {} KiB",
+        "RSS in process: {persons} cardholders in {}: VmRSS {before} KiB before Agent::open, {after} KiB after (held for the snapshot: about {} KiB); after one decision ({}) {} KiB",
         dir.display(),
         after.saturating_sub(before),
         d.reason,
         rss_kib()
     );
+    drop(agent);
+    if binaries.is_empty() {
+        println!("(no controller binary given or built in release: skipping the real controller)");
+    }
+    let cards: Vec<String> = (1..=persons).step_by(997).map(card).collect();
+    for binary in binaries {
+        let head_before = journal_head(&binary, &dir);
+        let mut child = std::process::Command::new(&binary)
+            .args(subcommand(&binary))
+            .args(["run", "--state-dir"])
+            .arg(&dir)
+            .args([
+                "--simulate-rate",
+                "20",
+                "--simulate-cards",
+                &cards.join(","),
+            ])
+            .env("MONBAN_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(8));
+        let (rss, hwm) = (
+            status_kib(child.id(), "VmRSS:"),
+            status_kib(child.id(), "VmHWM:"),
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        let decided = journal_head(&binary, &dir).saturating_sub(head_before);
+        println!(
+            "RSS real controller ({}): {persons} cardholders, {decided} decisions journaled in 8 s: VmRSS {rss} KiB ({:.1} MiB), VmHWM {hwm} KiB ({:.1} MiB)",
+            binary.display(),
+            rss as f64 / 1024.0,
+            hwm as f64 / 1024.0
+        );
+    }
+}
+
+/// `monban` runs the controller as `monban controller …`; `monban-controller` directly.
+fn subcommand(binary: &std::path::Path) -> &'static [&'static str] {
+    if binary.file_name().is_some_and(|n| n == "monban-controller") {
+        &[]
+    } else {
+        &["controller"]
+    }
+}
+
+/// The controller's journal head, from `monban controller status`.
+fn journal_head(monban: &std::path::Path, dir: &std::path::Path) -> u64 {
+    let out = std::process::Command::new(monban)
+        .args(subcommand(monban))
+        .args(["status", "--state-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["journal_head"].as_u64().unwrap_or(0)
 }

@@ -121,8 +121,11 @@ pub fn enrol(dir: &Path, code: &str, gateway: Option<&str>) -> Result<Enrolment,
 }
 
 /// Reads journal and acknowledgement counters without changing anything (safe while the
-/// agent runs).
+/// agent runs). A directory without an enrolment is refused rather than shown as empty.
 pub fn inspect(dir: &Path) -> Result<(u64, u64), AgentError> {
+    if !dir.join(ENROLMENT_FILE).is_file() {
+        return Err(AgentError::NotEnrolled(dir.to_path_buf()));
+    }
     let acked = std::fs::read_to_string(dir.join("acked"))
         .ok()
         .and_then(|s| s.trim().parse().ok())

@@ -1,4 +1,5 @@
-//! The Monban door controller agent (`monban controller`), one per door controller.
+//! The Monban door controller agent, one per door controller: `monban controller …`, or the
+//! slim `monban-controller` binary for controller devices ([`cli`] is shared by both).
 //!
 //! It decides every credential read locally from a policy snapshot signed by the server
 //! (Ed25519, verified before use), so a door decision never waits on the network; journals
@@ -11,6 +12,7 @@
 //! hashes.
 
 pub mod agent;
+pub mod cli;
 pub mod door;
 pub mod journal;
 pub mod link;

@@ -1,6 +1,7 @@
 //! Benchmarks (run once, in release mode, with `--ignored`): decisions per second and latency
 //! with 100,000 cardholders and 1,000 doors; building, signing, verifying and indexing a
-//! snapshot of that size; memory held by the indexed snapshot.
+//! snapshot of that size, on the server's path and on the controller's streamed one. Memory of
+//! a controller holding it: `crates/monban-controller/examples/snapshot_rss.rs`.
 //!
 //! `cargo test --release -p monban-proto --test bench -- --ignored --nocapture --test-threads 1`
 //!
@@ -17,21 +18,12 @@ use monban_core::{
     decide, AccessRequest, CredentialKind, Direction, PolicyData, PolicySnapshot, PresenceState,
 };
 use monban_proto::synthetic::{self, card, DOORS, KEY};
-use monban_proto::{credential_hash, SignedSnapshot};
+use monban_proto::{credential_hash, read_stored, SignedSnapshot};
 
 const HOLDERS: i64 = 100_000;
 
 fn data() -> PolicyData {
     synthetic::policy(HOLDERS)
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]
@@ -96,7 +88,7 @@ fn decisions_per_second_100k_cardholders_1000_doors() {
 
 #[test]
 #[ignore]
-fn snapshot_build_sign_verify_and_memory_100k() {
+fn snapshot_build_sign_verify_and_index_100k() {
     let key = SigningKey::from_bytes(&[3u8; 32]);
     let t = Instant::now();
     let d = data();
@@ -105,23 +97,28 @@ fn snapshot_build_sign_verify_and_memory_100k() {
     let signed = SignedSnapshot::sign(&d, &key).unwrap();
     let t_sign = t.elapsed();
     drop(d);
+    // The server's path: verify, parse into PolicyData, index.
     let t = Instant::now();
     let verified = signed.verify(&key.verifying_key()).unwrap();
     let t_verify = t.elapsed();
-    let before = rss_kib();
     let t = Instant::now();
     let snap = PolicySnapshot::build(verified).unwrap();
     let t_index = t.elapsed();
-    let after = rss_kib();
+    // The controller's path: the stored form read as a stream, verified and indexed at once.
+    let mut stored = Vec::new();
+    signed.write_stored(&mut stored).unwrap();
+    let t = Instant::now();
+    let streamed = read_stored(stored.as_slice(), &key.verifying_key()).unwrap();
+    let t_stream = t.elapsed();
+    assert_eq!(streamed.credential_count(), snap.credential_count());
     println!(
-        "BENCH snapshot: {} cardholders, payload {} bytes; make data {:?}, serialise+sign {:?}, verify+parse {:?}, index {:?}; RSS {} KiB after indexing (held by the index: about {} KiB)",
+        "BENCH snapshot: {} cardholders, payload {} bytes; make data {:?}, serialise+sign {:?}; server: verify+parse {:?}, index {:?}; controller: streamed verify+index {:?} (memory: see the snapshot_rss example)",
         snap.credential_count(),
         signed.payload.len(),
         t_data,
         t_sign,
         t_verify,
         t_index,
-        after,
-        after.saturating_sub(before)
+        t_stream,
     );
 }
