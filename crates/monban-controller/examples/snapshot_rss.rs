@@ -5,11 +5,13 @@
 //! decides offline; the signed snapshot in its stored form; three doors), then
 //! 1. opens an [`Agent`] on it in this process, the way `monban controller run` does (stream,
 //!    verify, index), and prints the resident set before and after;
-//! 2. runs a real controller process on the directory — the binary given, else both
-//!    `monban-controller` and `monban controller` from the release target directory, where
-//!    built — with simulated card reads at 20 per second across the three doors, and after 8
-//!    seconds prints its `VmRSS` (resident now) and `VmHWM` (highest ever) from
-//!    `/proc/PID/status`, and how many decisions it journaled.
+//! 2. runs a real controller process — the binary given, else both `monban-controller` and
+//!    `monban controller` from the release target directory, where built — with simulated
+//!    card reads at 20 per second across the three doors, twice: on that directory (the
+//!    snapshot loaded from disk, offline), and on a fresh directory enrolled with a small
+//!    gateway that sends the snapshot over a real TLS link as the server does. Each time,
+//!    8 seconds after the snapshot is in use, it prints the process's `VmRSS` (resident now)
+//!    and `VmHWM` (highest ever) from `/proc/PID/status` and how many decisions it journaled.
 //!
 //! `cargo build --release -p monban -p monban-controller && cargo run --release -p
 //! monban-controller --example snapshot_rss -- [PERSONS] [DIR] [BINARY]`
@@ -62,23 +64,21 @@ fn main() {
     };
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    {
-        let key = SigningKey::from_bytes(&[3u8; 32]);
-        let e = Enrolment {
-            // Nothing listens there: the agent keeps retrying and decides offline.
-            gateway: "127.0.0.1:9".into(),
-            controller_id: 1,
-            token: "t".into(),
-            cert_sha256: "00".repeat(32),
-            snapshot_key: hex::encode(key.verifying_key().to_bytes()),
-        };
-        enrol(&dir, &e.to_code(), None).unwrap();
-        let signed = SignedSnapshot::sign(&synthetic::policy(persons), &key).unwrap();
-        signed
-            .write_stored(std::fs::File::create(dir.join("snapshot.bin")).unwrap())
-            .unwrap();
-        std::fs::write(dir.join("doors.json"), b"[1,2,3]").unwrap();
-    }
+    let key = SigningKey::from_bytes(&[3u8; 32]);
+    let signed = SignedSnapshot::sign(&synthetic::policy(persons), &key).unwrap();
+    let enrolment = Enrolment {
+        // Nothing listens there: the agent keeps retrying and decides offline.
+        gateway: "127.0.0.1:9".into(),
+        controller_id: 1,
+        token: "t".into(),
+        cert_sha256: "00".repeat(32),
+        snapshot_key: hex::encode(key.verifying_key().to_bytes()),
+    };
+    enrol(&dir, &enrolment.to_code(), None).unwrap();
+    signed
+        .write_stored(std::fs::File::create(dir.join("snapshot.bin")).unwrap())
+        .unwrap();
+    std::fs::write(dir.join("doors.json"), b"[1,2,3]").unwrap();
     let before = rss_kib();
     let agent = Agent::open(&dir).unwrap();
     let after = rss_kib();
@@ -95,7 +95,7 @@ fn main() {
         )
         .unwrap();
     println!(
-        "RSS in process: {persons} cardholders in {}: VmRSS {before} KiB before Agent::open, {after} KiB after (held for the snapshot: about {} KiB); after one decision ({}) {} KiB",
+        "RSS in process: {persons} cardholders in {}: VmRSS {before} KiB before Agent::open, {after} KiB after (held for the snapshot: about {} KiB; this process also built and signed the snapshot, so its allocator holds more than a controller's); after one decision ({}) {} KiB",
         dir.display(),
         after.saturating_sub(before),
         d.reason,
@@ -104,40 +104,164 @@ fn main() {
     drop(agent);
     if binaries.is_empty() {
         println!("(no controller binary given or built in release: skipping the real controller)");
+        return;
     }
     let cards: Vec<String> = (1..=persons).step_by(997).map(card).collect();
-    for binary in binaries {
-        let head_before = journal_head(&binary, &dir);
-        let mut child = std::process::Command::new(&binary)
-            .args(subcommand(&binary))
-            .args(["run", "--state-dir"])
-            .arg(&dir)
-            .args([
-                "--simulate-rate",
-                "20",
-                "--simulate-cards",
-                &cards.join(","),
-            ])
-            .env("MONBAN_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_secs(8));
-        let (rss, hwm) = (
-            status_kib(child.id(), "VmRSS:"),
-            status_kib(child.id(), "VmHWM:"),
-        );
-        let _ = child.kill();
-        let _ = child.wait();
-        let decided = journal_head(&binary, &dir).saturating_sub(head_before);
-        println!(
-            "RSS real controller ({}): {persons} cardholders, {decided} decisions journaled in 8 s: VmRSS {rss} KiB ({:.1} MiB), VmHWM {hwm} KiB ({:.1} MiB)",
-            binary.display(),
-            rss as f64 / 1024.0,
-            hwm as f64 / 1024.0
+    // A gateway that sends the snapshot over the link and acknowledges every upload.
+    let gateway_dir = dir.with_extension("gateway");
+    let gateway = serve_snapshot(&gateway_dir, signed);
+    for binary in &binaries {
+        // From the stored snapshot, offline.
+        measure(binary, &dir, &cards, "stored snapshot, offline", None);
+        // From the link: a new state directory without a snapshot.
+        let link_dir = dir.with_extension(format!("link-{}", binary_name(binary)));
+        let _ = std::fs::remove_dir_all(&link_dir);
+        let e = Enrolment {
+            gateway: gateway.0.clone(),
+            cert_sha256: gateway.1.clone(),
+            ..enrolment.clone()
+        };
+        enrol(&link_dir, &e.to_code(), None).unwrap();
+        measure(
+            binary,
+            &link_dir,
+            &cards,
+            "snapshot received over the link",
+            Some(&link_dir.join("snapshot.bin")),
         );
     }
+}
+
+fn binary_name(binary: &std::path::Path) -> String {
+    binary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Runs `binary` as a controller on `dir` with simulated reads; once `wait_for` exists (the
+/// snapshot arrived), lets it decide for 8 seconds and prints its memory.
+fn measure(
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+    cards: &[String],
+    what: &str,
+    wait_for: Option<&std::path::Path>,
+) {
+    let head_before = journal_head(binary, dir);
+    let mut child = std::process::Command::new(binary)
+        .args(subcommand(binary))
+        .args(["run", "--state-dir"])
+        .arg(dir)
+        .args(["--simulate-rate", "20", "--simulate-cards", &cards.join(",")])
+        .env("MONBAN_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    if let Some(file) = wait_for {
+        while !file.exists() && start.elapsed() < std::time::Duration::from_secs(120) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    let arrived = start.elapsed();
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let (rss, hwm) = (
+        status_kib(child.id(), "VmRSS:"),
+        status_kib(child.id(), "VmHWM:"),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let decided = journal_head(binary, dir).saturating_sub(head_before);
+    println!(
+        "RSS real controller {} ({what}{}): {decided} decisions journaled in 8 s: VmRSS {rss} KiB ({:.1} MiB), VmHWM {hwm} KiB ({:.1} MiB)",
+        binary_name(binary),
+        if wait_for.is_some() {
+            format!(", installed {:.2} s after start", arrived.as_secs_f64())
+        } else {
+            String::new()
+        },
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+}
+
+/// A minimal controller gateway on 127.0.0.1 (TLS with the server's own certificate code):
+/// welcomes any controller, sends it `signed` as the real gateway does (announcement, then
+/// the payload as one raw frame) and acknowledges every upload. Returns its address and
+/// certificate fingerprint.
+fn serve_snapshot(dir: &std::path::Path, signed: SignedSnapshot) -> (String, String) {
+    use monban_controller::link;
+    use monban_proto::{ControllerMsg, ServerMsg, MAX_CONTROLLER_FRAME, PROTO_VERSION};
+    use tokio::io::AsyncWriteExt;
+    let (config, sha) = monban_server::gateway::tls::load_or_create(dir).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let signed = std::sync::Arc::new(signed);
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let signed = signed.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let (mut rd, mut wr) = tokio::io::split(tls);
+                    let Ok(ControllerMsg::Hello {
+                        controller_id,
+                        journal_head,
+                        snapshot_version,
+                        ..
+                    }) = link::recv(&mut rd, MAX_CONTROLLER_FRAME).await
+                    else {
+                        return;
+                    };
+                    let welcome = ServerMsg::Welcome {
+                        proto: PROTO_VERSION,
+                        controller_id,
+                        doors: vec![1, 2, 3],
+                        stored_seq: journal_head,
+                    };
+                    if link::send(&mut wr, &welcome).await.is_err() {
+                        return;
+                    }
+                    if snapshot_version != signed.version {
+                        let prefix = monban_proto::raw_frame_prefix(signed.payload.len()).unwrap();
+                        if link::send(&mut wr, &signed.announcement()).await.is_err()
+                            || wr.write_all(&prefix).await.is_err()
+                            || wr.write_all(&signed.payload).await.is_err()
+                            || wr.flush().await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    while let Ok(m) = link::recv(&mut rd, MAX_CONTROLLER_FRAME).await {
+                        let reply = match m {
+                            ControllerMsg::Records { msg_id, records } => ServerMsg::Ack {
+                                msg_id,
+                                upto_seq: records.last().map_or(0, |r| r.seq),
+                            },
+                            ControllerMsg::Ping { msg_id } => ServerMsg::Pong { msg_id },
+                            ControllerMsg::Hello { .. } => continue,
+                        };
+                        if link::send(&mut wr, &reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    (addr, sha)
 }
 
 /// `monban` runs the controller as `monban controller …`; `monban-controller` directly.
