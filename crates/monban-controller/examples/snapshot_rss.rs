@@ -153,7 +153,12 @@ fn measure(
         .args(subcommand(binary))
         .args(["run", "--state-dir"])
         .arg(dir)
-        .args(["--simulate-rate", "20", "--simulate-cards", &cards.join(",")])
+        .args([
+            "--simulate-rate",
+            "20",
+            "--simulate-cards",
+            &cards.join(","),
+        ])
         .env("MONBAN_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -5,152 +5,51 @@
 //! grant or the exit button is not "forced".
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::time::Duration;
 
-use monban_controller::{enrol, Agent, DoorInput, SimDoor};
-use monban_core::schedule::Schedule;
-use monban_core::text::Code;
-use monban_core::{
-    CardId, CredentialKind, CredentialStatus, Direction, PersonKind, PersonStatus, ReaderMode,
-    ZoneClass,
+use common::{
+    door, employee_with_card, enrolled_agent, group_always, site, start_gateway, wait_for, zone,
 };
-use monban_server::{gateway, AppState, ServerConfig};
+use monban_controller::{DoorInput, SimDoor};
+use monban_core::text::Code;
+use monban_core::{Direction, ReaderMode, ZoneClass};
 use monban_store::controllers;
-use monban_store::facility::{self, SiteInput, ZoneInput};
-use monban_store::people::{self, AccessGroupInput, CredentialInput, PersonInput};
 use monban_store::testing;
 
 const CARD: &str = "0114000000000001";
-
-async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !f() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn door_alarms_reach_the_server_once_each() {
     let dir = tempfile::tempdir().unwrap();
     let store = testing::sqlite(dir.path()).await.unwrap();
     let mut w = store.begin_write().await.unwrap();
-    let site = facility::create_site(
-        &mut w,
-        &SiteInput {
-            name: "本社".into(),
-            time_zone: None,
-        },
-    )
-    .await
-    .unwrap();
-    let lobby = facility::create_zone(
-        &mut w,
-        &ZoneInput {
-            site_id: site.id,
-            parent_id: None,
-            name: "ロビー".into(),
-            class: ZoneClass::General,
-            occupancy_limit: None,
-        },
-    )
-    .await
-    .unwrap();
+    let site = site(&mut w).await;
+    let lobby = zone(&mut w, site, "ロビー", None, ZoneClass::General).await;
     // A door that may stand open for 1 second.
-    let door = facility::create_door(
+    let door_id = door(
         &mut w,
-        &facility::DoorInput {
-            site_id: site.id,
-            name: "通用口".into(),
-            from_zone_id: None,
-            to_zone_id: lobby.id,
-            reader_mode: ReaderMode::Card,
-            held_open_limit_secs: Some(1),
-        },
+        site,
+        "通用口",
+        (None, lobby),
+        ReaderMode::Card,
+        Some(1),
     )
-    .await
-    .unwrap();
-    let p = people::create_person(
-        &mut w,
-        &PersonInput {
-            kind: PersonKind::Employee,
-            employee_number: Some("E1".into()),
-            name_kanji: "社員".into(),
-            name_kana: "シャイン".into(),
-            department: None,
-            valid_from: None,
-            valid_until: None,
-            status: PersonStatus::Active,
-        },
-    )
-    .await
-    .unwrap();
-    people::create_credential(
-        &mut w,
-        &CredentialInput {
-            person_id: p.id,
-            kind: CredentialKind::Card,
-            card_id: Some(CardId::parse("c", CARD).unwrap()),
-            pin_hash: None,
-            face_template_ref: None,
-            valid_from: None,
-            valid_until: None,
-            status: CredentialStatus::Active,
-        },
-    )
-    .await
-    .unwrap();
-    people::create_access_group(
-        &mut w,
-        &AccessGroupInput {
-            name: "全員".into(),
-            schedule: Schedule::always(),
-            zone_ids: vec![lobby.id],
-            person_ids: vec![p.id],
-        },
-    )
-    .await
-    .unwrap();
+    .await;
+    let p = employee_with_card(&mut w, 1, CARD).await;
+    group_always(&mut w, vec![lobby], vec![p]).await;
     w.commit().await.unwrap();
 
-    let state = AppState::new(
-        store.clone(),
-        ServerConfig::new(
-            "127.0.0.1:0".parse().unwrap(),
-            dir.path().to_path_buf(),
-            String::new(),
-        ),
-    );
-    gateway::start(
-        state.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        Duration::from_millis(500),
-    )
-    .await
-    .unwrap();
-    let mut w = store.begin_write().await.unwrap();
-    let (c, token) =
-        controllers::create_controller(&mut w, "ctl", &[door.id], monban_proto::token_hash)
-            .await
-            .unwrap();
-    w.commit().await.unwrap();
+    let state = start_gateway(store.clone(), dir.path(), Duration::from_millis(500)).await;
     let cdir = tempfile::tempdir().unwrap();
-    let e = state
-        .controllers
-        .enrolment(&store, cdir.path(), c.id, token, None)
-        .await
-        .unwrap();
-    enrol(cdir.path(), &e.to_code(), None).unwrap();
-    let agent = Agent::open(cdir.path()).unwrap();
+    let agent = enrolled_agent(&state, &[door_id], cdir.path()).await;
     tokio::spawn(agent.clone().run_link());
     wait_for("snapshot", || {
         agent.status().snapshot_version > 0 && agent.status().connected
     })
     .await;
-    let (sim, h) = SimDoor::new(door.id);
+    let (sim, h) = SimDoor::new(door_id);
     tokio::spawn(agent.clone().run_door(sim));
     let pause = || tokio::time::sleep(Duration::from_millis(400));
 
@@ -198,7 +97,7 @@ async fn door_alarms_reach_the_server_once_each() {
     let count = |code: &str| {
         alarms
             .iter()
-            .filter(|a| a.code.code() == code && a.door_id == Some(door.id))
+            .filter(|a| a.code.code() == code && a.door_id == Some(door_id))
             .count()
     };
     for (code, n) in [

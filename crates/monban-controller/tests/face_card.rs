@@ -4,18 +4,17 @@
 //! reach the server's event store with `face_mismatch` and `face_required`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::time::Duration;
 
-use monban_controller::{enrol, Agent, SimDoor, SimDoorHandle};
-use monban_core::schedule::Schedule;
-use monban_core::{
-    CardId, CredentialKind, CredentialStatus, Direction, FaceEvidence, PersonKind, PersonStatus,
-    ReaderMode, ReasonCode, ZoneClass,
+use common::{
+    credential, door, employee_with_card, enrolled_agent, group_always, site, start_gateway,
+    wait_for, zone,
 };
-use monban_server::{gateway, AppState, ServerConfig};
-use monban_store::facility::{self, DoorInput, SiteInput, ZoneInput};
-use monban_store::people::{self, AccessGroupInput, CredentialInput, PersonInput};
-use monban_store::{controllers, events, testing};
+use monban_controller::{SimDoor, SimDoorHandle};
+use monban_core::{CredentialKind, Direction, FaceEvidence, ReaderMode, ReasonCode, ZoneClass};
+use monban_store::{events, testing};
 
 const CARD_1: &str = "0114000000000B01";
 const CARD_2: &str = "0114000000000B02";
@@ -47,148 +46,35 @@ async fn read(
     }
 }
 
-async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !f() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn face_and_card_door_decides_on_the_readers_face_evidence() {
     let dir = tempfile::tempdir().unwrap();
     let store = testing::sqlite(dir.path()).await.unwrap();
     let mut w = store.begin_write().await.unwrap();
-    let site = facility::create_site(
+    let site = site(&mut w).await;
+    let lobby = zone(&mut w, site, "ロビー", None, ZoneClass::General).await;
+    let door_id = door(
         &mut w,
-        &SiteInput {
-            name: "本社".into(),
-            time_zone: None,
-        },
+        site,
+        "玄関（顔＋カード）",
+        (None, lobby),
+        ReaderMode::FaceAndCard,
+        None,
     )
-    .await
-    .unwrap();
-    let lobby = facility::create_zone(
-        &mut w,
-        &ZoneInput {
-            site_id: site.id,
-            parent_id: None,
-            name: "ロビー".into(),
-            class: ZoneClass::General,
-            occupancy_limit: None,
-        },
-    )
-    .await
-    .unwrap();
-    let door = facility::create_door(
-        &mut w,
-        &DoorInput {
-            site_id: site.id,
-            name: "玄関（顔＋カード）".into(),
-            from_zone_id: None,
-            to_zone_id: lobby.id,
-            reader_mode: ReaderMode::FaceAndCard,
-            held_open_limit_secs: None,
-        },
-    )
-    .await
-    .unwrap();
+    .await;
     let mut persons = Vec::new();
     for (i, card) in [CARD_1, CARD_2].into_iter().enumerate() {
-        let p = people::create_person(
-            &mut w,
-            &PersonInput {
-                kind: PersonKind::Employee,
-                employee_number: Some(format!("F{i}")),
-                name_kanji: format!("社員{i}"),
-                name_kana: "シャイン".into(),
-                department: None,
-                valid_from: None,
-                valid_until: None,
-                status: PersonStatus::Active,
-            },
-        )
-        .await
-        .unwrap();
-        let cred = |kind, card_id, face_template_ref, status| CredentialInput {
-            person_id: p.id,
-            kind,
-            card_id,
-            pin_hash: None,
-            face_template_ref,
-            valid_from: None,
-            valid_until: None,
-            status,
-        };
-        people::create_credential(
-            &mut w,
-            &cred(
-                CredentialKind::Card,
-                Some(CardId::parse("c", card).unwrap()),
-                None,
-                CredentialStatus::Active,
-            ),
-        )
-        .await
-        .unwrap();
-        people::create_credential(
-            &mut w,
-            &cred(
-                CredentialKind::Face,
-                None,
-                Some(format!("tmpl-{i}")),
-                CredentialStatus::Active,
-            ),
-        )
-        .await
-        .unwrap();
-        persons.push(p.id);
+        let p = employee_with_card(&mut w, i, card).await;
+        credential(&mut w, p, CredentialKind::Face, &format!("tmpl-{i}")).await;
+        persons.push(p);
     }
-    people::create_access_group(
-        &mut w,
-        &AccessGroupInput {
-            name: "全員".into(),
-            schedule: Schedule::always(),
-            zone_ids: vec![lobby.id],
-            person_ids: persons.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    group_always(&mut w, vec![lobby], persons.clone()).await;
     w.commit().await.unwrap();
     let (p1, p2) = (persons[0], persons[1]);
 
-    let cfg = ServerConfig::new(
-        "127.0.0.1:0".parse().unwrap(),
-        dir.path().to_path_buf(),
-        String::new(),
-    );
-    let state = AppState::new(store.clone(), cfg);
-    gateway::start(
-        state.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        Duration::from_secs(1),
-    )
-    .await
-    .unwrap();
-    let mut tx = store.begin_write().await.unwrap();
-    let (c, token) =
-        controllers::create_controller(&mut tx, "ctl", &[door.id], monban_proto::token_hash)
-            .await
-            .unwrap();
-    tx.commit().await.unwrap();
+    let state = start_gateway(store.clone(), dir.path(), Duration::from_secs(1)).await;
     let cdir = tempfile::tempdir().unwrap();
-    let e = state
-        .controllers
-        .enrolment(&store, dir.path(), c.id, token, None)
-        .await
-        .unwrap();
-    enrol(cdir.path(), &e.to_code(), None).unwrap();
-    let agent = Agent::open(cdir.path()).unwrap();
+    let agent = enrolled_agent(&state, &[door_id], cdir.path()).await;
     // Before any snapshot the agent knows no hashes.
     assert!(agent.face_hashes_for_card(CARD_1).is_empty());
     assert_eq!(agent.credential_hash(CredentialKind::Face, "tmpl-0"), None);
@@ -206,7 +92,7 @@ async fn face_and_card_door_decides_on_the_readers_face_evidence() {
     assert!(agent.face_hashes_for_card("not a card").is_empty());
 
     // Reads through the door hardware path, as a face+card reader sends them.
-    let (sim, handle) = SimDoor::new(door.id);
+    let (sim, handle) = SimDoor::new(door_id);
     let mut outcomes = agent.subscribe();
     tokio::spawn(agent.clone().run_door(sim));
     // Person 2's face with person 1's card.
@@ -244,7 +130,7 @@ async fn face_and_card_door_decides_on_the_readers_face_evidence() {
     // A plain card read (no face) at this door is refused too.
     let d = agent
         .present(
-            door.id,
+            door_id,
             Direction::In,
             CredentialKind::Card,
             CARD_1,

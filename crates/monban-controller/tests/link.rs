@@ -3,21 +3,21 @@
 //! upload, a week offline, revocation, refused snapshots and gap alarms.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::time::Duration;
 
+use common::{
+    door, employee_with_card, enrolled_agent, group_always, site, start_gateway, wait_for, zone,
+};
 use jiff::Timestamp;
 use monban_controller::{enrol, Agent};
-use monban_core::schedule::Schedule;
 use monban_core::text::Code;
-use monban_core::{
-    CardId, CredentialKind, CredentialStatus, Direction, PersonKind, PersonStatus, ReaderMode,
-    ReasonCode, ZoneClass,
-};
+use monban_core::{CredentialKind, Direction, ReaderMode, ReasonCode, ZoneClass};
 use monban_proto::{DoorRecord, RecordBody, SignedSnapshot};
-use monban_server::{gateway, AppState, ServerConfig};
+use monban_server::{gateway, AppState};
 use monban_store::controllers;
-use monban_store::facility::{self, DoorInput, SiteInput, ZoneInput};
-use monban_store::people::{self, AccessGroupInput, CredentialInput, PersonInput};
+use monban_store::facility;
 use monban_store::{testing, Store};
 
 struct World {
@@ -39,144 +39,34 @@ async fn world(store: Store) -> World {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut w = store.begin_write().await.unwrap();
-    let site = facility::create_site(
-        &mut w,
-        &SiteInput {
-            name: "本社".into(),
-            time_zone: None,
-        },
-    )
-    .await
-    .unwrap();
-    let z = |name: &str, parent, class| ZoneInput {
-        site_id: site.id,
-        parent_id: parent,
-        name: name.into(),
-        class,
-        occupancy_limit: None,
-    };
-    let lobby = facility::create_zone(&mut w, &z("ロビー", None, ZoneClass::General))
-        .await
-        .unwrap();
-    let handling =
-        facility::create_zone(&mut w, &z("取扱区域", Some(lobby.id), ZoneClass::Handling))
-            .await
-            .unwrap();
-    let mgmt = facility::create_zone(
-        &mut w,
-        &z("管理区域", Some(lobby.id), ZoneClass::Management),
-    )
-    .await
-    .unwrap();
-    let d = |name: &str, from, to| DoorInput {
-        site_id: site.id,
-        name: name.into(),
-        from_zone_id: from,
-        to_zone_id: to,
-        reader_mode: ReaderMode::Card,
-        held_open_limit_secs: None,
-    };
-    let d1 = facility::create_door(&mut w, &d("玄関", None, lobby.id))
-        .await
-        .unwrap();
-    let d2 = facility::create_door(&mut w, &d("取扱区域扉", Some(lobby.id), handling.id))
-        .await
-        .unwrap();
-    let d3 = facility::create_door(&mut w, &d("サーバー室扉", Some(lobby.id), mgmt.id))
-        .await
-        .unwrap();
+    let site = site(&mut w).await;
+    let lobby = zone(&mut w, site, "ロビー", None, ZoneClass::General).await;
+    let handling = zone(&mut w, site, "取扱区域", Some(lobby), ZoneClass::Handling).await;
+    let mgmt = zone(&mut w, site, "管理区域", Some(lobby), ZoneClass::Management).await;
+    let card_door = |name, from, to| (name, (from, to));
+    let mut doors = [0; 3];
+    for (i, (name, way)) in [
+        card_door("玄関", None, lobby),
+        card_door("取扱区域扉", Some(lobby), handling),
+        card_door("サーバー室扉", Some(lobby), mgmt),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        doors[i] = door(&mut w, site, name, way, ReaderMode::Card, None).await;
+    }
     let mut persons = Vec::new();
     for i in 0..3 {
-        let p = people::create_person(
-            &mut w,
-            &PersonInput {
-                kind: PersonKind::Employee,
-                employee_number: Some(format!("E{i}")),
-                name_kanji: format!("社員{i}"),
-                name_kana: "シャイン".into(),
-                department: None,
-                valid_from: None,
-                valid_until: None,
-                status: PersonStatus::Active,
-            },
-        )
-        .await
-        .unwrap();
-        people::create_credential(
-            &mut w,
-            &CredentialInput {
-                person_id: p.id,
-                kind: CredentialKind::Card,
-                card_id: Some(CardId::parse("c", &card(i)).unwrap()),
-                pin_hash: None,
-                face_template_ref: None,
-                valid_from: None,
-                valid_until: None,
-                status: CredentialStatus::Active,
-            },
-        )
-        .await
-        .unwrap();
-        persons.push(p.id);
+        persons.push(employee_with_card(&mut w, i, &card(i)).await);
     }
-    people::create_access_group(
-        &mut w,
-        &AccessGroupInput {
-            name: "全員".into(),
-            schedule: Schedule::always(),
-            zone_ids: vec![lobby.id, handling.id, mgmt.id],
-            person_ids: persons.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    group_always(&mut w, vec![lobby, handling, mgmt], persons.clone()).await;
     w.commit().await.unwrap();
-    let cfg = ServerConfig::new(
-        "127.0.0.1:0".parse().unwrap(),
-        dir.path().to_path_buf(),
-        String::new(),
-    );
-    let state = AppState::new(store, cfg);
-    gateway::start(
-        state.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        Duration::from_secs(1),
-    )
-    .await
-    .unwrap();
+    let state = start_gateway(store, dir.path(), Duration::from_secs(1)).await;
     World {
         state,
-        doors: [d1.id, d2.id, d3.id],
+        doors,
         persons,
         _dir: dir,
-    }
-}
-
-async fn enrolled_agent(w: &World, doors: &[i64], dir: &std::path::Path) -> Agent {
-    let mut tx = w.state.store.begin_write().await.unwrap();
-    let (c, token) =
-        controllers::create_controller(&mut tx, "ctl", doors, monban_proto::token_hash)
-            .await
-            .unwrap();
-    tx.commit().await.unwrap();
-    let e = w
-        .state
-        .controllers
-        .enrolment(&w.state.store, dir, c.id, token, None)
-        .await
-        .unwrap();
-    enrol(dir, &e.to_code(), None).unwrap();
-    Agent::open(dir).unwrap()
-}
-
-async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !f() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -191,7 +81,7 @@ async fn stored(store: &Store, controller: i64) -> Vec<i64> {
 async fn scenario(store: Store) {
     let w = world(store).await;
     let cdir = tempfile::tempdir().unwrap();
-    let agent = enrolled_agent(&w, &w.doors, cdir.path()).await;
+    let agent = enrolled_agent(&w.state, &w.doors, cdir.path()).await;
     let id = agent.enrolment().controller_id;
     let link = tokio::spawn(agent.clone().run_link());
     wait_for("snapshot", || {
@@ -448,7 +338,7 @@ async fn unknown_controller_and_wrong_token_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let w = world(testing::sqlite(dir.path()).await.unwrap()).await;
     let cdir = tempfile::tempdir().unwrap();
-    let agent = enrolled_agent(&w, &w.doors[..1], cdir.path()).await;
+    let agent = enrolled_agent(&w.state, &w.doors[..1], cdir.path()).await;
     // Same gateway and keys, but a made-up token.
     let mut e = agent.enrolment().clone();
     e.token = "0".repeat(64);

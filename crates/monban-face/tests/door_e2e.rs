@@ -22,8 +22,8 @@ use common::*;
 use monban_controller::{enrol, Agent, Presentation};
 use monban_core::schedule::Schedule;
 use monban_core::{
-    CardId, CredentialKind, CredentialStatus, Decision, Direction, FaceEvidence, PersonKind,
-    PersonStatus, ReaderMode, ReasonCode, ZoneClass,
+    CardId, CredentialKind, CredentialStatus, Decision, Direction, FaceEvidence, ReaderMode,
+    ReasonCode, ZoneClass,
 };
 use monban_face::camera::{Camera, ImageSequenceCamera};
 use monban_face::templates::{self, Enrollment, TemplateKey};
@@ -134,16 +134,7 @@ async fn face_only_and_face_and_card_doors_through_a_controller() {
     for name in ["person_a", "person_b"] {
         let p = people::create_person(
             &mut w,
-            &PersonInput {
-                kind: PersonKind::Employee,
-                employee_number: Some(format!("E-{name}")),
-                name_kanji: name.into(),
-                name_kana: "テスト".into(),
-                department: None,
-                valid_from: None,
-                valid_until: None,
-                status: PersonStatus::Active,
-            },
+            &PersonInput::employee(format!("E-{name}"), name, "テスト"),
         )
         .await
         .unwrap();

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use monban_core::{CredentialKind, PersonKind, PersonStatus};
+use monban_core::CredentialKind;
 use monban_face::recognize::DIM;
 use monban_face::templates::{self, Enrollment, TemplateKey};
 use monban_face::{Embedding, FaceError, FacePolicy};
@@ -19,19 +19,14 @@ async fn person(s: &Store, name: &str) -> i64 {
     let mut w = s.begin_write().await.unwrap();
     let p = people::create_person(
         &mut w,
-        &PersonInput {
-            kind: PersonKind::Employee,
-            employee_number: Some(format!(
+        &PersonInput::employee(
+            format!(
                 "E{}",
                 NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            )),
-            name_kanji: name.into(),
-            name_kana: "テスト".into(),
-            department: None,
-            valid_from: None,
-            valid_until: None,
-            status: PersonStatus::Active,
-        },
+            ),
+            name,
+            "テスト",
+        ),
     )
     .await
     .unwrap();

@@ -173,6 +173,18 @@ fn streamed_and_built_snapshots_decide_alike() {
     assert!(reasons.len() >= 8, "{reasons:?}");
 }
 
+/// Any JSON, signed as version 1: what a broken (or future) server could send.
+fn signed_json(v: &serde_json::Value, key: &SigningKey) -> SignedSnapshot {
+    let payload = serde_json::to_vec(v).unwrap();
+    SignedSnapshot {
+        version: 1,
+        signature: ed25519_dalek::Signer::sign(key, &payload)
+            .to_bytes()
+            .to_vec(),
+        payload,
+    }
+}
+
 #[test]
 fn malformed_policies_are_refused_by_the_stream_as_by_the_parser() {
     let key = SigningKey::from_bytes(&[5u8; 32]);
@@ -194,14 +206,7 @@ fn malformed_policies_are_refused_by_the_stream_as_by_the_parser() {
     cases.push(v);
     cases.push(serde_json::json!([1, 2, 3]));
     for (i, v) in cases.iter().enumerate() {
-        let payload = serde_json::to_vec(v).unwrap();
-        let signed = SignedSnapshot {
-            version: 1,
-            signature: ed25519_dalek::Signer::sign(&key, &payload)
-                .to_bytes()
-                .to_vec(),
-            payload,
-        };
+        let signed = signed_json(v, &key);
         let mut file = Vec::new();
         signed.write_stored(&mut file).unwrap();
         let streamed = read_stored(file.as_slice(), &key.verifying_key());
@@ -216,13 +221,5 @@ fn malformed_policies_are_refused_by_the_stream_as_by_the_parser() {
     // Unknown extra fields are ignored by both, as serde does for PolicyData.
     let mut v = good.clone();
     v["future_field"] = serde_json::json!({"a": [1, 2]});
-    let payload = serde_json::to_vec(&v).unwrap();
-    let signed = SignedSnapshot {
-        version: 1,
-        signature: ed25519_dalek::Signer::sign(&key, &payload)
-            .to_bytes()
-            .to_vec(),
-        payload,
-    };
-    assert_eq!(stream(&signed, &key).credential_count(), 3);
+    assert_eq!(stream(&signed_json(&v, &key), &key).credential_count(), 3);
 }

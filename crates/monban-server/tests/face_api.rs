@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
-use monban_core::{OperatorRole, PersonKind, PersonStatus};
+use monban_core::OperatorRole;
 use monban_face::model::default_cache_dir;
 use monban_server::{password, AppState, Bound, ServerConfig};
 use monban_store::people::{self, PersonInput};
@@ -42,16 +42,7 @@ async fn start(with_face: bool) -> (String, Store, i64, tempfile::TempDir) {
     }
     let p = people::create_person(
         &mut w,
-        &PersonInput {
-            kind: PersonKind::Employee,
-            employee_number: Some("F001".into()),
-            name_kanji: "顔 太郎".into(),
-            name_kana: "カオ タロウ".into(),
-            department: None,
-            valid_from: None,
-            valid_until: None,
-            status: PersonStatus::Active,
-        },
+        &PersonInput::employee("F001", "顔 太郎", "カオ タロウ"),
     )
     .await
     .unwrap();

@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use monban_core::{
-    Direction, OperatorRole, PersonKind, PersonStatus, ReaderMode, ReasonCode, ZoneClass,
-};
+use monban_core::{Direction, OperatorRole, ReaderMode, ReasonCode, ZoneClass};
 use monban_server::{password, AppState, Bound, ServerConfig};
 use monban_store::events::{self, NewAccessEvent};
 use monban_store::facility::{self, DoorInput, SiteInput, ZoneInput};
@@ -32,21 +30,9 @@ struct Env {
 
 async fn person(store: &Store, emp: &str) -> i64 {
     let mut w = store.begin_write().await.unwrap();
-    let p = people::create_person(
-        &mut w,
-        &PersonInput {
-            kind: PersonKind::Employee,
-            employee_number: Some(emp.into()),
-            name_kanji: "テスト 太郎".into(),
-            name_kana: "テスト".into(),
-            department: None,
-            valid_from: None,
-            valid_until: None,
-            status: PersonStatus::Active,
-        },
-    )
-    .await
-    .unwrap();
+    let p = people::create_person(&mut w, &PersonInput::employee(emp, "テスト 太郎", "テスト"))
+        .await
+        .unwrap();
     w.commit().await.unwrap();
     p.id
 }

@@ -6,9 +6,7 @@
 
 use std::time::Instant;
 
-use monban_core::{
-    CredentialKind, Direction, PersonKind, PersonStatus, ReaderMode, ReasonCode, ZoneClass,
-};
+use monban_core::{CredentialKind, Direction, ReaderMode, ReasonCode, ZoneClass};
 use monban_store::controllers::{self, IngestBody, IngestRecord};
 use monban_store::facility::{self, DoorInput, SiteInput, ZoneInput};
 use monban_store::people::{self, PersonInput};
@@ -65,16 +63,7 @@ async fn main() {
     for i in 0..100 {
         let p = people::create_person(
             &mut w,
-            &PersonInput {
-                kind: PersonKind::Employee,
-                employee_number: Some(format!("B{i}")),
-                name_kanji: "試験".into(),
-                name_kana: "シケン".into(),
-                department: None,
-                valid_from: None,
-                valid_until: None,
-                status: PersonStatus::Active,
-            },
+            &PersonInput::employee(format!("B{i}"), "試験", "シケン"),
         )
         .await
         .unwrap();

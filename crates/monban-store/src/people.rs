@@ -26,6 +26,26 @@ pub struct PersonInput {
     pub status: PersonStatus,
 }
 
+impl PersonInput {
+    /// An active employee with no department and no validity limits.
+    pub fn employee(
+        employee_number: impl Into<String>,
+        name_kanji: impl Into<String>,
+        name_kana: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind: PersonKind::Employee,
+            employee_number: Some(employee_number.into()),
+            name_kanji: name_kanji.into(),
+            name_kana: name_kana.into(),
+            department: None,
+            valid_from: None,
+            valid_until: None,
+            status: PersonStatus::Active,
+        }
+    }
+}
+
 const PERSON_COLS: &str =
     "id, kind, employee_number, name_kanji, name_kana, department, valid_from, valid_until, status";
 

@@ -6,10 +6,7 @@
 use jiff::Timestamp;
 use monban_audit::{AuditEntry, Outcome};
 use monban_core::text::Code;
-use monban_core::{
-    AlarmCode, CredentialKind, Direction, PersonKind, PersonStatus, ReaderMode, ReasonCode,
-    ZoneClass,
-};
+use monban_core::{AlarmCode, CredentialKind, Direction, ReaderMode, ReasonCode, ZoneClass};
 use monban_store::controllers::{self, IngestBody, IngestRecord, Ingested};
 use monban_store::facility::{self, DoorInput, SiteInput, ZoneInput};
 use monban_store::people::{self, PersonInput};
@@ -85,16 +82,7 @@ async fn site(s: &Store) -> Site {
     for i in 0..3 {
         let p = people::create_person(
             &mut w,
-            &PersonInput {
-                kind: PersonKind::Employee,
-                employee_number: Some(format!("E{i:04}")),
-                name_kanji: "山田太郎".into(),
-                name_kana: "ヤマダタロウ".into(),
-                department: None,
-                valid_from: None,
-                valid_until: None,
-                status: PersonStatus::Active,
-            },
+            &PersonInput::employee(format!("E{i:04}"), "山田太郎", "ヤマダタロウ"),
         )
         .await
         .unwrap();
