@@ -17,7 +17,12 @@
 //! monban-controller --example snapshot_rss -- [PERSONS] [DIR] [BINARY]`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../tests/common/fake_gateway.rs"]
+mod fake_gateway;
+
 use std::path::PathBuf;
+
+use fake_gateway::Send;
 
 use ed25519_dalek::SigningKey;
 use monban_controller::{enrol, Agent};
@@ -108,8 +113,7 @@ fn main() {
     }
     let cards: Vec<String> = (1..=persons).step_by(997).map(card).collect();
     // A gateway that sends the snapshot over the link and acknowledges every upload.
-    let gateway_dir = dir.with_extension("gateway");
-    let gateway = serve_snapshot(&gateway_dir, signed);
+    let gateway = fake_gateway::start(&dir.with_extension("gateway"));
     for binary in &binaries {
         // From the stored snapshot, offline.
         measure(binary, &dir, &cards, "stored snapshot, offline", None);
@@ -117,11 +121,12 @@ fn main() {
         let link_dir = dir.with_extension(format!("link-{}", binary_name(binary)));
         let _ = std::fs::remove_dir_all(&link_dir);
         let e = Enrolment {
-            gateway: gateway.0.clone(),
-            cert_sha256: gateway.1.clone(),
+            gateway: gateway.addr.clone(),
+            cert_sha256: gateway.cert_sha256.clone(),
             ..enrolment.clone()
         };
         enrol(&link_dir, &e.to_code(), None).unwrap();
+        gateway.tx.send(Send::Snapshot(signed.clone())).unwrap();
         measure(
             binary,
             &link_dir,
@@ -190,83 +195,6 @@ fn measure(
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
-}
-
-/// A minimal controller gateway on 127.0.0.1 (TLS with the server's own certificate code):
-/// welcomes any controller, sends it `signed` as the real gateway does (announcement, then
-/// the payload as one raw frame) and acknowledges every upload. Returns its address and
-/// certificate fingerprint.
-fn serve_snapshot(dir: &std::path::Path, signed: SignedSnapshot) -> (String, String) {
-    use monban_controller::link;
-    use monban_proto::{ControllerMsg, ServerMsg, MAX_CONTROLLER_FRAME, PROTO_VERSION};
-    use tokio::io::AsyncWriteExt;
-    let (config, sha) = monban_server::gateway::tls::load_or_create(dir).unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let signed = std::sync::Arc::new(signed);
-    std::thread::spawn(move || {
-        rt.block_on(async move {
-            let acceptor = tokio_rustls::TlsAcceptor::from(config);
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                let signed = signed.clone();
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let (mut rd, mut wr) = tokio::io::split(tls);
-                    let Ok(ControllerMsg::Hello {
-                        controller_id,
-                        journal_head,
-                        snapshot_version,
-                        ..
-                    }) = link::recv(&mut rd, MAX_CONTROLLER_FRAME).await
-                    else {
-                        return;
-                    };
-                    let welcome = ServerMsg::Welcome {
-                        proto: PROTO_VERSION,
-                        controller_id,
-                        doors: vec![1, 2, 3],
-                        stored_seq: journal_head,
-                    };
-                    if link::send(&mut wr, &welcome).await.is_err() {
-                        return;
-                    }
-                    if snapshot_version != signed.version {
-                        let prefix = monban_proto::raw_frame_prefix(signed.payload.len()).unwrap();
-                        if link::send(&mut wr, &signed.announcement()).await.is_err()
-                            || wr.write_all(&prefix).await.is_err()
-                            || wr.write_all(&signed.payload).await.is_err()
-                            || wr.flush().await.is_err()
-                        {
-                            return;
-                        }
-                    }
-                    while let Ok(m) = link::recv(&mut rd, MAX_CONTROLLER_FRAME).await {
-                        let reply = match m {
-                            ControllerMsg::Records { msg_id, records } => ServerMsg::Ack {
-                                msg_id,
-                                upto_seq: records.last().map_or(0, |r| r.seq),
-                            },
-                            ControllerMsg::Ping { msg_id } => ServerMsg::Pong { msg_id },
-                            ControllerMsg::Hello { .. } => continue,
-                        };
-                        if link::send(&mut wr, &reply).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-    });
-    (addr, sha)
 }
 
 /// `monban` runs the controller as `monban controller …`; `monban-controller` directly.

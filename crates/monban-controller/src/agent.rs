@@ -75,6 +75,25 @@ struct Inner {
     new_records: Notify,
     outcomes: broadcast::Sender<Outcome>,
     connected: AtomicBool,
+    /// Held while a snapshot is received and installed, so that a new link session (after the
+    /// old one was cut) never writes the incoming file while the old session's install is
+    /// still reading it.
+    snapshot_gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The incoming snapshot file while it is being received: removed if the receipt is cut off
+/// (the task cancelled or the link broken) before it is handed to the install.
+struct IncomingFile {
+    path: PathBuf,
+    handed_over: bool,
+}
+
+impl Drop for IncomingFile {
+    fn drop(&mut self) {
+        if !self.handed_over {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// A running controller. Cheap to clone.
@@ -199,8 +218,11 @@ impl Agent {
                 new_records: Notify::new(),
                 outcomes,
                 connected: AtomicBool::new(false),
+                snapshot_gate: Arc::new(tokio::sync::Mutex::new(())),
             }),
         };
+        // Left by a controller stopped while receiving: never verified, never used.
+        let _ = std::fs::remove_file(dir.join(INCOMING_SNAPSHOT_FILE));
         let key = agent.inner.enrolment.verifying_key()?;
         if let Some(stored) = read_stored_snapshot(dir, &key) {
             match stored.and_then(|s| agent.install(s).map(|_| ())) {
@@ -263,9 +285,11 @@ impl Agent {
     pub fn install_stored(&self, path: &Path) -> Result<u64, AgentError> {
         let result = (|| {
             let key = self.inner.enrolment.verifying_key()?;
-            let f = std::fs::File::open(path).map_err(other)?;
-            let snap = monban_proto::read_stored(f, &key)?;
+            let mut f = std::fs::File::open(path).map_err(other)?;
+            let snap = monban_proto::read_stored(&mut f, &key)?;
             self.check_newer(snap.version())?;
+            // Durable before it takes the stored snapshot's name.
+            f.sync_all().map_err(other)?;
             let stored = self.inner.dir.join(SNAPSHOT_FILE);
             std::fs::rename(path, &stored).map_err(other)?;
             sync_dir(&self.inner.dir);
@@ -721,10 +745,22 @@ impl Agent {
             .and_then(|b| b.try_into().ok())
             .unwrap_or([0; 64]);
         let header = monban_proto::stored_header(version, &sig)?;
-        let path = self.inner.dir.join(INCOMING_SNAPSHOT_FILE);
-        link::recv_raw_to_file(rd, MAX_SERVER_FRAME, &header, &path).await?;
+        let gate = self.inner.snapshot_gate.clone().lock_owned().await;
+        let mut incoming = IncomingFile {
+            path: self.inner.dir.join(INCOMING_SNAPSHOT_FILE),
+            handed_over: false,
+        };
+        // Cut off or refused: nothing of it is kept (the guard removes the file).
+        link::recv_raw_to_file(rd, MAX_SERVER_FRAME, &header, &incoming.path).await?;
+        incoming.handed_over = true;
+        let path = incoming.path.clone();
         let agent = self.clone();
-        match tokio::task::spawn_blocking(move || agent.install_stored(&path)).await {
+        // The install runs to its end even if this session is cut meanwhile; it keeps the gate.
+        let install = move || {
+            let _gate = gate;
+            agent.install_stored(&path)
+        };
+        match tokio::task::spawn_blocking(install).await {
             Ok(Ok(v)) => tracing::info!(version = v, "snapshot installed"),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "snapshot refused; keeping the previous one")

@@ -144,32 +144,39 @@ pub async fn recv<T: DeserializeOwned, R: AsyncRead + Unpin>(
     serde_json::from_slice(&buf).map_err(err)
 }
 
-/// Receives one raw frame of at most `max` bytes into a new file at `path`, after `header`,
-/// and makes it durable. Memory stays at one small buffer whatever the frame's size.
+/// Receives one raw frame of at most `max` bytes into a new file at `path`, after `header`.
+/// Memory stays at one small buffer whatever the frame's size. The file is written with plain
+/// blocking writes (to the page cache; the install syncs it), so that if this future is
+/// dropped part-way nothing is still writing the file afterwards.
 pub async fn recv_raw_to_file<R: AsyncRead + Unpin>(
     r: &mut R,
     max: usize,
     header: &[u8],
     path: &std::path::Path,
 ) -> Result<(), AgentError> {
+    use std::io::Write;
     let mut len = [0u8; 4];
     r.read_exact(&mut len).await.map_err(err)?;
     let n = monban_proto::frame_len(len);
     if n > max {
         return Err(err(format!("frame of {n} bytes exceeds {max}")));
     }
-    let mut f = tokio::fs::File::create(path)
-        .await
-        .map_err(|e| err(format!("{}: {e}", path.display())))?;
-    f.write_all(header).await.map_err(err)?;
-    let copied = tokio::io::copy(&mut (&mut *r).take(n as u64), &mut f)
-        .await
-        .map_err(err)?;
-    if copied != n as u64 {
-        return Err(err(format!(
-            "link closed after {copied} of {n} snapshot bytes"
-        )));
+    let file_err = |e: std::io::Error| err(format!("{}: {e}", path.display()));
+    let mut f = std::fs::File::create(path).map_err(file_err)?;
+    f.write_all(header).map_err(file_err)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = n;
+    while left > 0 {
+        let want = left.min(buf.len());
+        let got = r.read(&mut buf[..want]).await.map_err(err)?;
+        if got == 0 {
+            return Err(err(format!(
+                "link closed after {} of {n} snapshot bytes",
+                n - left
+            )));
+        }
+        f.write_all(&buf[..got]).map_err(file_err)?;
+        left -= got;
     }
-    f.flush().await.map_err(err)?;
-    f.sync_all().await.map_err(err)
+    Ok(())
 }

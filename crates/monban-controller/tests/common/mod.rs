@@ -3,6 +3,8 @@
 //! gateway on loopback, and agents enrolled with it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod fake_gateway;
+
 use std::time::Duration;
 
 use monban_controller::{enrol, Agent};

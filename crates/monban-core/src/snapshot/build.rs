@@ -33,8 +33,9 @@ struct Builder {
     doors: Vec<DoorPolicy>,
     holders: Vec<Holder>,
     pins: FxHashMap<Id, Box<str>>,
-    /// Credentials with `holder` not yet resolved.
-    creds: Vec<(CredKey, Cred)>,
+    /// Credentials with `holder` not yet resolved (holders may come after them). Filled as
+    /// they arrive, so no second copy of them is ever held.
+    creds: FxHashMap<CredKey, Cred>,
     faces: Vec<(Id, CredentialHash)>,
     groups: Vec<(Schedule, Vec<Id>)>,
     /// (person, index into `groups`).
@@ -67,7 +68,13 @@ impl Builder {
         if c.kind == CredentialKind::Face {
             self.faces.push((c.person_id, c.hash));
         }
-        self.creds.push((
+        if self.creds.capacity() == 0 {
+            // Most people hold one card, and holders come first in a serialised policy: sizing
+            // the table once avoids a string of resizes, each leaving a freed table behind.
+            self.creds.reserve(self.holders.len());
+        }
+        // A repeated credential: the last one counts.
+        self.creds.insert(
             CredKey::of(&c.hash),
             Cred {
                 person_id: c.person_id,
@@ -76,7 +83,7 @@ impl Builder {
                 status: c.status,
                 valid: DayRange::of(c.valid_from, c.valid_until),
             },
-        ));
+        );
     }
 
     fn group(&mut self, g: GroupPolicy) {
@@ -102,7 +109,7 @@ impl Builder {
         for h in data.holders {
             b.holder(h);
         }
-        b.creds.reserve_exact(data.credentials.len());
+        b.creds.reserve(data.credentials.len());
         for c in data.credentials {
             b.credential(c);
         }
@@ -176,11 +183,9 @@ impl Builder {
                 .binary_search_by_key(&id, |h| h.id)
                 .map_or(NO_HOLDER, ix)
         };
-        let mut creds = FxHashMap::default();
-        creds.reserve(self.creds.len());
-        for (k, mut c) in self.creds {
+        let mut creds = self.creds;
+        for c in creds.values_mut() {
             c.holder = holder_of(c.person_id);
-            creds.insert(k, c);
         }
         let mut by_person: FxHashMap<Id, Vec<CredentialHash>> = FxHashMap::default();
         for (p, h) in self.faces {
