@@ -168,14 +168,18 @@ pub async fn recv_raw_to_file<R: AsyncRead + Unpin>(
     let mut left = n;
     while left > 0 {
         let want = left.min(buf.len());
-        let got = r.read(&mut buf[..want]).await.map_err(err)?;
+        let got = r
+            .read(buf.get_mut(..want).unwrap_or_default())
+            .await
+            .map_err(err)?;
         if got == 0 {
             return Err(err(format!(
                 "link closed after {} of {n} snapshot bytes",
                 n - left
             )));
         }
-        f.write_all(&buf[..got]).map_err(file_err)?;
+        f.write_all(buf.get(..got).unwrap_or_default())
+            .map_err(file_err)?;
         left -= got;
     }
     Ok(())
