@@ -117,7 +117,7 @@ const ENROLMENT_FILE: &str = "enrolment.json";
 /// The last verified snapshot, in [`SignedSnapshot::write_stored`]'s form.
 const SNAPSHOT_FILE: &str = "snapshot.bin";
 /// Where earlier versions kept it (the link's JSON form); read when there is no
-/// [`SNAPSHOT_FILE`], and removed once a new snapshot is stored.
+/// [`SNAPSHOT_FILE`], converted to it once verified, then removed.
 const LEGACY_SNAPSHOT_FILE: &str = "snapshot.json";
 const DOORS_FILE: &str = "doors.json";
 
@@ -183,12 +183,14 @@ fn read_stored_snapshot(
         return Some(monban_proto::read_stored(f, key).map_err(AgentError::from));
     }
     let bytes = std::fs::read(dir.join(LEGACY_SNAPSHOT_FILE)).ok()?;
-    Some(
-        serde_json::from_slice::<SignedSnapshot>(&bytes)
-            .map_err(other)
-            .and_then(|s| Ok(s.verify(key)?))
-            .and_then(|data| PolicySnapshot::build(data).map_err(other)),
-    )
+    Some((|| {
+        let signed = serde_json::from_slice::<SignedSnapshot>(&bytes).map_err(other)?;
+        let snap = PolicySnapshot::build(signed.verify(key)?).map_err(other)?;
+        // Converted once: from now on it loads in the stored form, streamed.
+        write_atomic_with(&dir.join(SNAPSHOT_FILE), |w| signed.write_stored(w))?;
+        let _ = std::fs::remove_file(dir.join(LEGACY_SNAPSHOT_FILE));
+        Ok(snap)
+    })())
 }
 
 impl Agent {

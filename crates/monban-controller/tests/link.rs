@@ -286,6 +286,12 @@ async fn scenario(store: Store) {
         Agent::open(copy.path()).unwrap().status().snapshot_version,
         good.version
     );
+    // ...and is converted to the stored form once verified.
+    assert!(!copy.path().join("snapshot.json").exists());
+    assert_eq!(
+        Agent::open(copy.path()).unwrap().status().snapshot_version,
+        good.version
+    );
 
     // A policy change reaches the controller as a new signed snapshot.
     let mut tx = w.state.store.begin_write().await.unwrap();
