@@ -267,18 +267,15 @@ impl Agent {
         self.inner.outcomes.subscribe()
     }
 
-    /// Verifies and installs a snapshot. An unsigned, wrongly signed or older snapshot is
-    /// refused and the current one kept. Returns the version in use afterwards.
-    pub fn install_snapshot(&self, s: &SignedSnapshot, persist: bool) -> Result<u64, AgentError> {
+    /// Verifies and puts in use a snapshot held in memory (simulators and tests; it is not
+    /// stored, so it lasts until the next start). An unsigned, wrongly signed or older snapshot
+    /// is refused and the current one kept. Returns the version in use afterwards. Snapshots
+    /// from the link go through [`Agent::install_stored`].
+    pub fn install_snapshot(&self, s: &SignedSnapshot) -> Result<u64, AgentError> {
         let key = self.inner.enrolment.verifying_key()?;
         let data = s.verify(&key)?;
         self.check_newer(data.version)?;
-        let snap = PolicySnapshot::build(data).map_err(other)?;
-        if persist {
-            write_atomic_with(&self.inner.dir.join(SNAPSHOT_FILE), |w| s.write_stored(w))?;
-            let _ = std::fs::remove_file(self.inner.dir.join(LEGACY_SNAPSHOT_FILE));
-        }
-        self.install(snap)
+        self.install(PolicySnapshot::build(data).map_err(other)?)
     }
 
     /// Verifies and installs the stored-form snapshot at `path` (as received from the link),
@@ -545,8 +542,7 @@ impl Agent {
                     )
                     .map(|d| {
                         if d.granted {
-                            io.set_unlocked(true);
-                            unlocked_until = Some(now + Duration::from_secs(UNLOCK_SECS));
+                            unlocked_until = Some(unlock(&mut io, now));
                         }
                     }),
                 Some(DoorInput::FaceCardRead {
@@ -568,14 +564,12 @@ impl Agent {
                     })
                     .map(|d| {
                         if d.granted {
-                            io.set_unlocked(true);
-                            unlocked_until = Some(now + Duration::from_secs(UNLOCK_SECS));
+                            unlocked_until = Some(unlock(&mut io, now));
                         }
                     }),
                 Some(DoorInput::ExitButton) => {
-                    io.set_unlocked(true);
                     self.set_door_open(door, true);
-                    unlocked_until = Some(now + Duration::from_secs(UNLOCK_SECS));
+                    unlocked_until = Some(unlock(&mut io, now));
                     Ok(())
                 }
                 Some(DoorInput::Contact { open: true }) => {
@@ -839,6 +833,12 @@ impl Agent {
             }
         }
     }
+}
+
+/// Releases the lock of `io` for [`UNLOCK_SECS`] from `now`; returns when it locks again.
+fn unlock<D: DoorIo>(io: &mut D, now: tokio::time::Instant) -> tokio::time::Instant {
+    io.set_unlocked(true);
+    now + Duration::from_secs(UNLOCK_SECS)
 }
 
 /// Hashes a credential as the server's snapshot does: cards by their normalised ID.

@@ -240,15 +240,12 @@ async fn scenario(store: Store) {
         .verify(&agent.enrolment().verifying_key().unwrap())
         .unwrap();
     let forged = SignedSnapshot::sign(&data, &forged_key).unwrap();
-    assert!(agent.install_snapshot(&forged, true).is_err());
+    assert!(agent.install_snapshot(&forged).is_err());
     assert!(agent
-        .install_snapshot(
-            &SignedSnapshot {
-                signature: Vec::new(),
-                ..good.clone()
-            },
-            true
-        )
+        .install_snapshot(&SignedSnapshot {
+            signature: Vec::new(),
+            ..good.clone()
+        },)
         .is_err());
     assert_eq!(agent.status().snapshot_version, v);
     // The stored snapshot is the one in use: a controller restarted on a copy of the state

@@ -219,8 +219,9 @@ pub struct GroupPolicy {
     pub person_ids: Vec<Id>,
 }
 
-/// The whole policy in plain, ordered form: what the server signs and controllers keep.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The whole policy in plain, ordered form: what the server signs and controllers keep. The
+/// default is an empty policy (version 0, no time zone), to fill in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyData {
     /// Increases with every new snapshot.
     pub version: u64,
@@ -614,14 +615,7 @@ mod tests {
             version: 1,
             built_at_us,
             time_zone: tz.into(),
-            credential_key: String::new(),
-            zones: vec![],
-            doors: vec![],
-            holders: vec![],
-            credentials: vec![],
-            groups: vec![],
-            lockdown_zones: vec![],
-            lockdown_sites: vec![],
+            ..PolicyData::default()
         })
         .unwrap()
     }
@@ -697,11 +691,7 @@ mod tests {
         };
         d = PolicySnapshot::build(PolicyData {
             version: 1,
-            built_at_us: 0,
             time_zone: "Asia/Tokyo".into(),
-            credential_key: String::new(),
-            zones: vec![],
-            doors: vec![],
             holders: vec![
                 holder(3, PersonKind::Employee),
                 holder(1, PersonKind::Visitor),
@@ -714,9 +704,7 @@ mod tests {
                 cred(4, 1, CredentialKind::Face),
                 cred(5, 9, CredentialKind::Card),
             ],
-            groups: vec![],
-            lockdown_zones: vec![],
-            lockdown_sites: vec![],
+            ..PolicyData::default()
         })
         .unwrap();
         assert!(d.is_visitor(1) && !d.is_visitor(2) && !d.is_visitor(9));

@@ -456,14 +456,7 @@ pub fn fold_batch_norms(proto: &mut pb::ModelProto) -> Result<usize, FaceError> 
         graph.initializer.push(f32_proto(bname, &bias));
         removed.insert(b);
     }
-    let nodes = std::mem::take(&mut graph.node);
-    graph.node = nodes
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !removed.contains(i))
-        .map(|(_, n)| n)
-        .collect();
-    prune(graph);
+    replace_with_initializers(graph, &removed, Vec::new());
     Ok(count)
 }
 

@@ -137,7 +137,7 @@ pub fn demo_agent(
         lockdown_sites: vec![],
     };
     let signed = SignedSnapshot::sign(&data, &sk).map_err(err)?;
-    agent.install_snapshot(&signed, false).map_err(err)?;
+    agent.install_snapshot(&signed).map_err(err)?;
     Ok(agent)
 }
 

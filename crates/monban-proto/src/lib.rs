@@ -418,16 +418,9 @@ mod tests {
     fn data() -> PolicyData {
         PolicyData {
             version: 7,
-            built_at_us: 0,
             time_zone: "Asia/Tokyo".into(),
             credential_key: "00".into(),
-            zones: vec![],
-            doors: vec![],
-            holders: vec![],
-            credentials: vec![],
-            groups: vec![],
-            lockdown_zones: vec![],
-            lockdown_sites: vec![],
+            ..PolicyData::default()
         }
     }
 
